@@ -1,0 +1,116 @@
+"""The one evaluation path: a policy, an AdmissionRequest, and what to answer.
+
+The webhook, controller policies and the offline CLI all call
+``PolicyEngine.evaluate``. It runs the policy's JavaScript, turns the raw
+result into an admission response the way jsPolicy's handler does (deny, then
+patch for Mutating policies, then allow; errors are a 500 denial), prefixes
+warnings with ``[<policy>]: ``, notes the violation to record, and applies the
+violationPolicy table (§4.3).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jspolicy.admission.patch import Patch, apply, diff
+from jspolicy.cluster.access import ClusterAccess
+from jspolicy.resources.policy import AUDIT_SKIP, DRY, MUTATING, WARN, JsPolicy
+from jspolicy.resources.policyset import ProgramError
+from jspolicy.resources.violations import PolicyViolation
+from jspolicy.runtime.host import HostFunctions
+from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
+
+FORBIDDEN = "Forbidden"
+
+
+@dataclass
+class AdmissionOutcome:
+    """What the webhook answers for one policy, after violationPolicy."""
+
+    policy: str
+    allowed: bool
+    code: int = 200
+    reason: str = ""
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    patch: Patch | None = None
+    patched_object: Any = None
+    violation: PolicyViolation | None = None
+    raw: RawResult = field(default_factory=RawResult)
+    duration_seconds: float = 0.0
+
+
+class PolicyEngine:
+    def __init__(self, pool: RuntimePool, cluster: ClusterAccess) -> None:
+        self.pool = pool
+        self.cluster = cluster
+
+    def evaluate(
+        self,
+        policy: JsPolicy,
+        program: PolicyProgram | ProgramError,
+        request: Mapping[str, Any],
+        *,
+        request_json: str | None = None,
+    ) -> AdmissionOutcome:
+        """Evaluate ``policy`` on ``request`` (an AdmissionRequest); never raises for policy faults."""
+        started = time.perf_counter()
+        host = HostFunctions(
+            cluster=self.cluster, settings=self.pool.settings, policy=policy.name, dry_run=request.get("dryRun") is True
+        )
+        if isinstance(program, ProgramError):
+            raw = RawResult.failure(ErrorKind.EXCEPTION, str(program))
+        else:
+            text = request_json if request_json is not None else json.dumps(request, separators=(",", ":"))
+            raw = self.pool.evaluate(program, text, host, timeout=float(policy.timeout_seconds))
+        raw.prints = host.prints
+        outcome = respond(policy, raw, request)
+        outcome.duration_seconds = time.perf_counter() - started
+        return outcome
+
+
+def respond(policy: JsPolicy, raw: RawResult, request: Mapping[str, Any]) -> AdmissionOutcome:
+    """jsPolicy's handler and webhook post-processing, applied to one raw result."""
+    prefix = f"[{policy.name}]: "
+    outcome = AdmissionOutcome(policy=policy.name, allowed=True, raw=raw)
+    if raw.error is not None:
+        # admission.Errored(500, err): jsPolicy returns no warnings with an error.
+        outcome.allowed, outcome.code, outcome.message = False, 500, raw.error
+    else:
+        outcome.warnings = [prefix + w for w in raw.warnings]
+        if raw.deny:
+            outcome.allowed = False
+            outcome.code = raw.code if raw.code else 403
+            outcome.reason = raw.reason or FORBIDDEN
+            outcome.message = raw.message or ""
+        elif raw.patched is not None and policy.type == MUTATING:
+            original = request.get("object")
+            patch = diff(original, json.loads(raw.patched))
+            if patch:
+                outcome.patch = patch
+                outcome.patched_object = apply(original or {}, patch)
+    if not outcome.allowed and policy.audit_policy != AUDIT_SKIP:
+        outcome.violation = PolicyViolation.for_request(
+            request,
+            action=policy.violation_policy,
+            code=outcome.code,
+            reason=outcome.reason,
+            message=outcome.message,
+        )
+    return _apply_violation_policy(policy, outcome, prefix)
+
+
+def _apply_violation_policy(policy: JsPolicy, outcome: AdmissionOutcome, prefix: str) -> AdmissionOutcome:
+    mode = policy.violation_policy
+    if not outcome.allowed and mode == WARN:
+        outcome.warnings.append(prefix + outcome.message)
+    if not outcome.allowed and mode in (WARN, DRY):
+        outcome.allowed, outcome.code, outcome.reason, outcome.message = True, 200, "", ""
+    if outcome.allowed and mode == DRY:
+        outcome.patch = outcome.patched_object = None
+    return outcome

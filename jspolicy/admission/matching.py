@@ -1,0 +1,106 @@
+"""Whether the API server would send a request to a policy's webhook.
+
+The same checks the apiserver applies to the webhook jsPolicy generates for a
+policy (k8s.io/apiserver .../webhook/predicates): namespaceSelector, then
+objectSelector, then the rule (operations, groups, versions, resources with
+subresource patterns, scope), with ``matchPolicy: Equivalent`` accepting other
+versions of the same resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jspolicy.resources.labels import SelectorError, from_label_selector
+from jspolicy.resources.policy import JsPolicy
+
+# Webhooks are never called for these (k8s IsExemptAdmissionConfigurationResource).
+EXEMPT_RESOURCES = frozenset(
+    {
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "mutatingadmissionpolicies",
+        "mutatingadmissionpolicybindings",
+    }
+)
+
+NamespaceLabels = Callable[[str], Mapping[str, str] | None]
+
+
+@dataclass(frozen=True)
+class Match:
+    called: bool
+    why: str = ""
+
+
+def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, str] | None:
+    if not isinstance(obj, Mapping):
+        return None
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def match(policy: JsPolicy, request: Mapping[str, Any], namespace_labels: NamespaceLabels) -> Match:
+    resource = request.get("resource") or {}
+    group, plural = resource.get("group", ""), resource.get("resource", "")
+    subresource = request.get("subResource") or ""
+    if group == "admissionregistration.k8s.io" and plural in EXEMPT_RESOURCES:
+        return Match(False, "webhooks are never called for admission configuration objects")
+    try:
+        namespace_selector = from_label_selector(policy.namespace_selector)
+        object_selector = from_label_selector(policy.object_selector)
+    except SelectorError as error:
+        return Match(False, f"invalid selector: {error}")
+    namespace = request.get("namespace") or ""
+    is_namespace = group == "" and plural == "namespaces"
+    if not namespace_selector.empty and (namespace or is_namespace):
+        if is_namespace and not subresource and request.get("operation") in ("CREATE", "UPDATE"):
+            labels = _labels(request.get("object"))
+        else:
+            labels = namespace_labels(namespace)
+        if not namespace_selector.matches(labels):
+            return Match(False, f"namespaceSelector does not match namespace {namespace!r}")
+    if not object_selector.empty and not (
+        object_selector.matches(_labels(request.get("object")))
+        or object_selector.matches(_labels(request.get("oldObject")))
+    ):
+        return Match(False, "objectSelector matches neither the object nor the old object")
+    return _match_rule(policy, request, group, plural, subresource, namespace, is_namespace)
+
+
+def _match_rule(
+    policy: JsPolicy,
+    request: Mapping[str, Any],
+    group: str,
+    plural: str,
+    subresource: str,
+    namespace: str,
+    is_namespace: bool,
+) -> Match:
+    operations = policy.operations
+    if "*" not in operations and request.get("operation") not in operations:
+        return Match(False, f"operation {request.get('operation')} is not in {operations}")
+    groups = policy.api_groups
+    if "*" not in groups and group not in groups:
+        return Match(False, f"API group {group!r} is not in {groups}")
+    version = (request.get("resource") or {}).get("version", "")
+    versions = policy.api_versions
+    if "*" not in versions and version not in versions and policy.match_policy != "Equivalent":
+        return Match(False, f"version {version!r} is not in {versions} (matchPolicy: Exact)")
+    if not any(_resource_matches(entry, plural, subresource) for entry in policy.resources):
+        shown = f"{plural}/{subresource}" if subresource else plural
+        return Match(False, f"resource {shown!r} does not match {policy.resources}")
+    scope = policy.scope
+    if scope == "Namespaced" and (is_namespace or not namespace):
+        return Match(False, "the policy's scope is Namespaced")
+    if scope == "Cluster" and not (is_namespace or not namespace):
+        return Match(False, "the policy's scope is Cluster")
+    return Match(True)
+
+
+def _resource_matches(entry: str, plural: str, subresource: str) -> bool:
+    name, _, sub = entry.partition("/")
+    return name in ("*", plural) and sub in ("*", subresource)

@@ -1,0 +1,114 @@
+"""Turning a resource into the AdmissionRequest the API server would send.
+
+Offline tools need the same ``request`` a policy sees in a cluster: kind and
+resource (from the kind table), scope and namespace, userInfo, object and
+oldObject, and the operation's options.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jspolicy.resources.kinds import KindRegistry, split_api_version
+
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+DEFAULT_USER = "kubernetes-admin"
+DEFAULT_GROUPS = ("system:masters", "system:authenticated")
+
+
+class RequestError(ValueError):
+    """The resource cannot be turned into an AdmissionRequest."""
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str = DEFAULT_USER
+    groups: Sequence[str] = DEFAULT_GROUPS
+    uid: str = ""
+    extra: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"username": self.username}
+        if self.uid:
+            info["uid"] = self.uid
+        if self.groups:
+            info["groups"] = list(self.groups)
+        if self.extra:
+            info["extra"] = {k: list(v) for k, v in self.extra.items()}
+        return info
+
+
+def build_request(
+    kinds: KindRegistry,
+    operation: str,
+    obj: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None = None,
+    *,
+    user: UserInfo | None = None,
+    subresource: str = "",
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """An admission.k8s.io/v1 AdmissionRequest, fields in the API's order."""
+    if operation not in OPERATIONS:
+        raise RequestError(f"unknown operation {operation!r}; use one of {', '.join(OPERATIONS)}")
+    if operation == "DELETE":
+        obj, old = None, old if old is not None else obj
+    if operation == "UPDATE" and old is None:
+        raise RequestError("an UPDATE needs the old object (--old)")
+    subject = obj if obj is not None else old
+    if subject is None:
+        raise RequestError("no object given")
+    api_version, kind = str(subject.get("apiVersion", "")), str(subject.get("kind", ""))
+    info = kinds.lookup(api_version, kind)
+    if info is None:
+        raise RequestError(
+            f"unknown kind {kind!r} in {api_version!r}: add its CustomResourceDefinition to the cluster state"
+        )
+    metadata = subject.get("metadata") or {}
+    name = str(metadata.get("name") or "")
+    namespace = ""
+    if info.namespaced:
+        namespace = str(metadata.get("namespace") or "default")
+        obj, old = _in_namespace(obj, namespace), _in_namespace(old, namespace)
+    elif kind == "Namespace" and info.group == "":
+        namespace = name  # the API server reports a Namespace's own name here
+    group, version = split_api_version(api_version)
+    gvk = {"group": group, "version": version, "kind": kind}
+    gvr = {"group": group, "version": version, "resource": info.plural}
+    request: dict[str, Any] = {"uid": str(uuid.uuid4()), "kind": gvk, "resource": gvr}
+    if subresource:
+        request["subResource"] = subresource
+    request.update(requestKind=dict(gvk), requestResource=dict(gvr))
+    if subresource:
+        request["requestSubResource"] = subresource
+    if name:
+        request["name"] = name
+    if namespace:
+        request["namespace"] = namespace
+    request.update(
+        operation=operation,
+        userInfo=(user or UserInfo()).to_json(),
+        object=copy.deepcopy(obj) if operation in ("CREATE", "UPDATE", "CONNECT") else None,
+        oldObject=copy.deepcopy(old) if operation in ("UPDATE", "DELETE") else None,
+        dryRun=dry_run,
+        options=_options(operation),
+    )
+    return request
+
+
+def _in_namespace(obj: Mapping[str, Any] | None, namespace: str) -> Mapping[str, Any] | None:
+    if obj is None:
+        return None
+    metadata = obj.get("metadata") or {}
+    if metadata.get("namespace") == namespace:
+        return obj
+    return {**obj, "metadata": {**metadata, "namespace": namespace}}
+
+
+def _options(operation: str) -> dict[str, str] | None:
+    kind = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}.get(operation)
+    return {"kind": kind, "apiVersion": "meta.k8s.io/v1"} if kind else None

@@ -1,0 +1,107 @@
+"""AdmissionReview in and out, v1 and v1beta1, byte-for-byte as jsPolicy answers.
+
+jsPolicy writes responses with Go's encoding/json through controller-runtime:
+struct field order (``kind`` before ``apiVersion``), ``status.metadata: {}``,
+``status.code`` 200 when nothing else was set, the patch as base64 of a JSON
+array, and a trailing newline. The answer uses the request's own apiVersion.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jspolicy import gojson
+from jspolicy.admission.evaluate import AdmissionOutcome
+
+V1 = "admission.k8s.io/v1"
+V1BETA1 = "admission.k8s.io/v1beta1"
+KIND = "AdmissionReview"
+
+
+class ReviewError(ValueError):
+    """The body is not an AdmissionReview this server can answer (a 400)."""
+
+
+@dataclass(frozen=True)
+class Review:
+    api_version: str
+    request: dict[str, Any]
+
+    @property
+    def uid(self) -> str:
+        return str(self.request.get("uid") or "")
+
+
+def parse_review(body: bytes | str) -> Review:
+    """Decode an AdmissionReview (v1 or v1beta1); raises ReviewError."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReviewError(f"couldn't decode the AdmissionReview: {error}") from None
+    if not isinstance(document, dict):
+        raise ReviewError("couldn't decode the AdmissionReview: expected a JSON object")
+    api_version = document.get("apiVersion") or V1
+    if api_version not in (V1, V1BETA1):
+        raise ReviewError(f"unsupported AdmissionReview apiVersion {api_version!r}; expected {V1} or {V1BETA1}")
+    kind = document.get("kind") or KIND
+    if kind != KIND:
+        raise ReviewError(f"expected kind AdmissionReview, got {kind!r}")
+    request = document.get("request")
+    if not isinstance(request, dict):
+        raise ReviewError("the AdmissionReview has no request")
+    for field in ("uid", "operation"):
+        if not isinstance(request.get(field), str):
+            raise ReviewError(f"request.{field} is missing or not a string")
+    return Review(api_version, request)
+
+
+def _status(code: int, reason: str = "", message: str = "") -> dict[str, Any]:
+    status: dict[str, Any] = {"metadata": {}}
+    if message:
+        status["message"] = message
+    if reason:
+        status["reason"] = reason
+    status["code"] = code
+    return status
+
+
+def _patch_bytes(patch: list[dict[str, Any]]) -> bytes:
+    """[]jsonpatch.Operation: struct fields op, path, value; values are Go maps (sorted keys)."""
+    parts = []
+    for op in patch:
+        text = '{"op":' + gojson.marshal(op["op"]) + ',"path":' + gojson.marshal(op["path"])
+        if "value" in op:
+            text += ',"value":' + gojson.marshal(op["value"], sort_keys=True)
+        parts.append(text + "}")
+    return ("[" + ",".join(parts) + "]").encode("utf-8")
+
+
+def response_for(outcome: AdmissionOutcome, uid: str) -> dict[str, Any]:
+    """The AdmissionResponse, fields in Go struct order."""
+    response: dict[str, Any] = {"uid": uid, "allowed": outcome.allowed}
+    response["status"] = _status(outcome.code, outcome.reason, outcome.message)
+    if outcome.patch:
+        response["patch"] = base64.b64encode(_patch_bytes(outcome.patch)).decode("ascii")
+        response["patchType"] = "JSONPatch"
+    if outcome.warnings:
+        response["warnings"] = list(outcome.warnings)
+    return response
+
+
+def error_response(code: int, message: str, uid: str = "") -> dict[str, Any]:
+    """admission.Errored(code, err): how request-level failures are answered."""
+    return {"uid": uid, "allowed": False, "status": _status(code, message=message)}
+
+
+def render(api_version: str | None, response: Mapping[str, Any]) -> bytes:
+    """The body jsPolicy writes: typed when the request's version is known, untyped otherwise."""
+    review: dict[str, Any] = {}
+    if api_version:
+        review["kind"] = KIND
+        review["apiVersion"] = api_version
+    review["response"] = dict(response)
+    return (gojson.marshal(review) + "\n").encode("utf-8")

@@ -1,0 +1,42 @@
+"""The ``jspolicy`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from jspolicy.admission.request import RequestError
+from jspolicy.cli import apply, bench, review, testsuite
+from jspolicy.cli.session import CliError
+from jspolicy.resources.manifests import ManifestError
+from jspolicy.runtime.settings import SettingsError
+
+EXIT_BAD_INPUT = 2
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="jspolicy",
+        description="Kubernetes admission policies in JavaScript, run in V8 (drop-in for jsPolicy).",
+    )
+    root.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (apply, review, testsuite, bench):
+        module.add_parser(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.run(args))
+    except (CliError, ManifestError, RequestError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""An offline stand-in for a cluster with jspolicy installed.
+
+Policies and bundles from files, cluster state from manifests (what get/list
+see and what namespaceSelectors match against), and the API server's part:
+build the AdmissionRequest, call only matching policies, mutating policies
+first (in name order, each seeing the previous one's result), then validating
+ones on the final object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
+from jspolicy.admission.matching import Match, match
+from jspolicy.admission.request import UserInfo, build_request
+from jspolicy.cluster.memory import MemoryCluster
+from jspolicy.resources.manifests import Manifest, load_manifests
+from jspolicy.resources.policy import CONTROLLER, MUTATING, JsPolicy
+from jspolicy.resources.policyset import PolicySet, ProgramError
+from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.settings import RuntimeSettings
+
+
+class CliError(Exception):
+    """Bad input: the CLI prints the message and exits with status 2."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    policy: JsPolicy
+    operation: str
+    resource: Mapping[str, Any]  # the object as sent to this policy
+    request: Mapping[str, Any]
+    outcome: AdmissionOutcome
+
+
+@dataclass(frozen=True)
+class Skipped:
+    policy: JsPolicy
+    why: str
+
+
+class OfflineSession:
+    def __init__(
+        self, policies: PolicySet, cluster: Iterable[Mapping[str, Any]], pool: RuntimePool, *, owns_pool: bool = True
+    ) -> None:
+        self.policies = policies
+        self.state = list(cluster)
+        self.cluster = MemoryCluster(self.state)
+        self.pool = pool
+        self.engine = PolicyEngine(self.pool, self.cluster)
+        self._owns_pool = owns_pool
+
+    def fork(self, extra_state: Iterable[Mapping[str, Any]]) -> OfflineSession:
+        """The same policies and warm pool, with more objects in the cluster."""
+        return OfflineSession(self.policies, [*self.state, *extra_state], self.pool, owns_pool=False)
+
+    @classmethod
+    def load(
+        cls,
+        policy_paths: Iterable[str],
+        cluster_paths: Iterable[str] = (),
+        settings: RuntimeSettings | None = None,
+        *,
+        require_code: bool = True,
+    ) -> OfflineSession:
+        """``require_code``: a policy without usable JavaScript is bad input (otherwise a 500 answer)."""
+        policy_paths = list(policy_paths)
+        policies = PolicySet.from_manifests(load_manifests(policy_paths))
+        if not policies.policies:
+            raise CliError("no JsPolicy found in " + ", ".join(policy_paths))
+        if require_code:
+            for name in policies.policies:
+                try:
+                    policies.program(name)
+                except ProgramError as error:
+                    raise CliError(f"{policies.sources[name]}: {error}") from None
+        state = [m.obj for m in load_manifests(cluster_paths)]
+        return cls(policies, state, RuntimePool(settings or RuntimeSettings.from_env()))
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self.pool.close()
+
+    def __enter__(self) -> OfflineSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def admission_order(self) -> list[JsPolicy]:
+        """Mutating policies first, then validating; controller policies are not admission."""
+        chosen = [p for p in self.policies.policies.values() if p.type != CONTROLLER]
+        return sorted(chosen, key=lambda p: (p.type != MUTATING, p.name))
+
+    def admit(
+        self,
+        operation: str,
+        obj: Mapping[str, Any] | None,
+        old: Mapping[str, Any] | None = None,
+        *,
+        user: UserInfo | None = None,
+        only: Iterable[str] | None = None,
+    ) -> list[Evaluation | Skipped]:
+        """Send one request through every (or the ``only``) admission policies."""
+        wanted = set(only) if only is not None else None
+        results: list[Evaluation | Skipped] = []
+        current = obj
+        for policy in self.admission_order():
+            if wanted is not None and policy.name not in wanted:
+                continue
+            evaluation = self.evaluate(policy, operation, current, old, user=user)
+            results.append(evaluation)
+            if isinstance(evaluation, Evaluation) and evaluation.outcome.patched_object is not None:
+                current = evaluation.outcome.patched_object
+        return results
+
+    def evaluate(
+        self,
+        policy: JsPolicy,
+        operation: str,
+        obj: Mapping[str, Any] | None,
+        old: Mapping[str, Any] | None = None,
+        *,
+        user: UserInfo | None = None,
+    ) -> Evaluation | Skipped:
+        request = build_request(self.cluster.kinds, operation, obj, old, user=user)
+        matched: Match = match(policy, request, self.cluster.namespace_labels)
+        if not matched.called:
+            return Skipped(policy, matched.why)
+        try:
+            program = self.policies.program(policy.name)
+        except ProgramError as error:
+            outcome = self.engine.evaluate(policy, error, request)
+        else:
+            outcome = self.engine.evaluate(policy, program, request)
+        subject = request.get("object") or request.get("oldObject") or {}
+        return Evaluation(policy, operation, subject, request, outcome)
+
+
+def resource_manifests(paths: Iterable[str]) -> list[Manifest]:
+    manifests = load_manifests(paths)
+    if not manifests:
+        raise CliError("no resources found in " + ", ".join(paths))
+    return manifests

@@ -1,0 +1,229 @@
+"""``jspolicy test``: policy test suites in YAML, for CI.
+
+A suite file (``*.test.yaml`` when found in a directory) names the policies to
+load, optional cluster state, and cases; each case admits one resource to one
+policy and checks the outcome. The format is documented in docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jspolicy.admission.request import OPERATIONS, RequestError, UserInfo
+from jspolicy.cli.session import CliError, Evaluation, OfflineSession
+from jspolicy.resources.manifests import ManifestError, load_manifests, parse_yaml_documents
+
+SUITE_KEYS = {"policies", "cluster", "cases"}
+CASE_KEYS = {"name", "policy", "resource", "operation", "oldResource", "user", "groups", "cluster", "expect"}
+EXPECT_KEYS = {"called", "allowed", "code", "reason", "message", "messageRegex", "warnings", "warningsContain",
+               "patch", "mutated"}
+
+
+class SuiteError(Exception):
+    """A suite or case that cannot run; the message names the file and case."""
+
+
+@dataclass
+class CaseResult:
+    label: str
+    failures: list[str] = field(default_factory=list)
+    prints: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and self.error is None
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "test",
+        help="run policy test suites",
+        description="Run YAML policy test suites (files, or directories searched for *.test.yaml). Prints each "
+        "case and 'N passed, N failed'; exits 1 when any case fails.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.set_defaults(run=run)
+
+
+def discover(paths: list[str]) -> list[Path]:
+    suites: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            suites.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".test.yaml", ".test.yml"))))
+        elif path.is_file():
+            suites.append(path)
+        else:
+            raise CliError(f"{raw}: no such file or directory")
+    if not suites:
+        raise CliError("no test suites (*.test.yaml) found in " + ", ".join(paths))
+    return suites
+
+
+def run(args: argparse.Namespace) -> int:
+    passed = failed = 0
+    for suite in discover(args.paths):
+        for result in run_suite(suite):
+            if result.passed:
+                passed += 1
+                print(f"PASS  {result.label}")
+                continue
+            failed += 1
+            print(f"{'ERROR' if result.error else 'FAIL '} {result.label}")
+            for line in [result.error] if result.error else result.failures:
+                print(f"      {line}")
+            for line in result.prints:
+                print(f"      print: {line}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def run_suite(path: Path) -> Iterator[CaseResult]:
+    try:
+        suite = _load_suite(path)
+        base = path.parent
+        policies = [str(base / p) for p in _string_list(suite, "policies", str(path), required=True)]
+        session = OfflineSession.load(policies, [])
+        shared_state = _objects(suite.get("cluster"), base, f"{path}: cluster")
+    except (SuiteError, CliError, ManifestError) as error:
+        yield CaseResult(str(path), error=str(error))
+        return
+    with session:
+        suite_session = session.fork(shared_state)
+        cases = suite.get("cases")
+        if not isinstance(cases, list) or not cases:
+            yield CaseResult(str(path), error=f"{path}: 'cases' must be a non-empty list")
+            return
+        for index, case in enumerate(cases, start=1):
+            label = f"{path}: case {index}"
+            if isinstance(case, Mapping) and isinstance(case.get("name"), str):
+                label = f"{path}: {case['name']}"
+            try:
+                yield _run_case(suite_session, case, base, label)
+            except (SuiteError, CliError, ManifestError, RequestError) as error:
+                yield CaseResult(label, error=str(error))
+
+
+def _load_suite(path: Path) -> Mapping[str, Any]:
+    try:
+        documents = parse_yaml_documents(path.read_text("utf-8"), str(path))
+    except OSError as error:
+        raise SuiteError(f"{path}: cannot read: {error}") from None
+    if len(documents) != 1 or not isinstance(documents[0], Mapping):
+        raise SuiteError(f"{path}: a test suite is one YAML mapping with 'policies' and 'cases'")
+    suite = documents[0]
+    unknown = set(suite) - SUITE_KEYS
+    if unknown:
+        raise SuiteError(f"{path}: unknown keys {sorted(unknown)}; a suite has {sorted(SUITE_KEYS)}")
+    return suite
+
+
+def _string_list(mapping: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> list[str]:
+    value = mapping.get(key)
+    if value is None and not required:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise SuiteError(f"{where}: '{key}' must be a path or a list of paths")
+    return value
+
+
+def _objects(value: Any, base: Path, where: str) -> list[Mapping[str, Any]]:
+    """Objects given inline or as paths (relative to the suite file)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    objects: list[Mapping[str, Any]] = []
+    for item in items:
+        if isinstance(item, str):
+            objects.extend(m.obj for m in load_manifests([str(base / item)]))
+        elif isinstance(item, Mapping) and item.get("kind") and item.get("apiVersion"):
+            objects.append(item)
+        else:
+            raise SuiteError(f"{where}: expected a path or a Kubernetes object with apiVersion and kind")
+    return objects
+
+
+def _single(value: Any, base: Path, where: str) -> Mapping[str, Any] | None:
+    objects = _objects(value, base, where)
+    if value is not None and len(objects) != 1:
+        raise SuiteError(f"{where}: expected exactly one object, found {len(objects)}")
+    return objects[0] if objects else None
+
+
+def _run_case(session: OfflineSession, case: Any, base: Path, label: str) -> CaseResult:
+    if not isinstance(case, Mapping):
+        raise SuiteError(f"{label}: a case must be a mapping")
+    unknown = set(case) - CASE_KEYS
+    if unknown:
+        raise SuiteError(f"{label}: unknown keys {sorted(unknown)}; a case has {sorted(CASE_KEYS)}")
+    expect = case.get("expect")
+    if not isinstance(expect, Mapping) or not expect:
+        raise SuiteError(f"{label}: 'expect' must be a mapping")
+    unknown = set(expect) - EXPECT_KEYS
+    if unknown:
+        raise SuiteError(f"{label}: unknown expectations {sorted(unknown)}; use {sorted(EXPECT_KEYS)}")
+    operation = case.get("operation", "CREATE")
+    if operation not in OPERATIONS:
+        raise SuiteError(f"{label}: operation must be one of {', '.join(OPERATIONS)}")
+    names = sorted(session.policies.policies)
+    policy_name = case.get("policy") or (names[0] if len(names) == 1 else None)
+    if policy_name not in session.policies.policies:
+        raise SuiteError(f"{label}: name the policy to test with 'policy' (loaded: {', '.join(names)})")
+    resource = _single(case.get("resource"), base, f"{label}: resource")
+    old = _single(case.get("oldResource"), base, f"{label}: oldResource")
+    if resource is None and old is None:
+        raise SuiteError(f"{label}: give the 'resource' to admit (a path or an inline object)")
+    user = None
+    if case.get("user") is not None or case.get("groups") is not None:
+        groups = _string_list(case, "groups", label)
+        user = UserInfo(username=str(case.get("user") or "kubernetes-admin"), groups=[*groups, "system:authenticated"])
+    extra = _objects(case.get("cluster"), base, f"{label}: cluster")
+    target = session.fork(extra) if extra else session
+    result = target.evaluate(session.policies.policies[policy_name], operation, resource, old, user=user)
+    return _check(label, expect, result)
+
+
+def _check(label: str, expect: Mapping[str, Any], result: Any) -> CaseResult:
+    outcome = CaseResult(label)
+    called = isinstance(result, Evaluation)
+    if expect.get("called", True) != called:
+        why = "" if called else f" ({result.why})"
+        outcome.failures.append(f"expected called={expect.get('called', True)}, got called={called}{why}")
+        return outcome
+    if not called:
+        return outcome
+    admission = result.outcome
+    outcome.prints = list(admission.raw.prints)
+    actual = {
+        "allowed": admission.allowed,
+        "code": admission.code,
+        "reason": admission.reason,
+        "message": admission.message,
+        "warnings": admission.warnings,
+        "patch": admission.patch,
+        "mutated": admission.patched_object,
+    }
+    for key in ("allowed", "code", "reason", "message", "warnings", "patch", "mutated"):
+        if key in expect and expect[key] != actual[key]:
+            outcome.failures.append(f"expected {key}={_show(expect[key])}, got {key}={_show(actual[key])}")
+    if "messageRegex" in expect and not re.search(str(expect["messageRegex"]), admission.message):
+        outcome.failures.append(f"message {_show(admission.message)} does not match /{expect['messageRegex']}/")
+    for needle in expect.get("warningsContain") or []:
+        if not any(str(needle) in warning for warning in admission.warnings):
+            outcome.failures.append(f"no warning contains {_show(needle)} (warnings: {_show(admission.warnings)})")
+    if outcome.failures and "message" not in expect and "messageRegex" not in expect and admission.message:
+        outcome.failures.append(f"(message: {_show(admission.message)})")
+    return outcome
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

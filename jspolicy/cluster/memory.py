@@ -1,0 +1,190 @@
+"""An in-memory cluster loaded from manifests: what ``get``/``list`` see offline.
+
+Writes behave like the API server's for the cases policies handle (AlreadyExists,
+NotFound, Conflict on a stale resourceVersion, dry-run), with the same message
+texts, so a policy tested offline meets the same results in a cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import string
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jspolicy.cluster.access import ClusterError, WriteResult
+from jspolicy.resources.kinds import KindInfo, KindRegistry, split_api_version
+from jspolicy.resources.labels import Selector
+
+_Key = tuple[str, str]  # (group, kind)
+
+
+class MemoryCluster:
+    def __init__(self, objects: Iterable[Mapping[str, Any]] = (), kinds: KindRegistry | None = None) -> None:
+        self.kinds = kinds or KindRegistry.builtin()
+        self._objects: dict[_Key, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._versions = itertools.count(1)
+        objects = list(objects)
+        for obj in objects:
+            if obj.get("kind") == "CustomResourceDefinition":
+                self.kinds.add_crd(obj)
+        for obj in objects:
+            self._store(dict(obj))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, kind: str, api_version: str, namespace: str, name: str, *, cached: bool) -> dict[str, Any] | None:
+        del cached  # one store: cached and direct reads agree
+        key, _ = self._resolve(kind, api_version)
+        with self._lock:
+            return self._objects.get(key, {}).get((namespace, name))
+
+    def list(
+        self, kind: str, api_version: str, *, namespace: str, selector: Selector, cached: bool
+    ) -> list[Mapping[str, Any]]:
+        del cached
+        key, _ = self._resolve(kind, api_version)
+        with self._lock:
+            stored = sorted(self._objects.get(key, {}).items())
+        return [
+            obj
+            for (ns, _), obj in stored
+            if (not namespace or ns == namespace) and selector.matches((obj.get("metadata") or {}).get("labels"))
+        ]
+
+    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        namespace = self.get("Namespace", "v1", "", name, cached=True)
+        return None if namespace is None else (namespace.get("metadata") or {}).get("labels") or {}
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
+        try:
+            info, namespace = self._target(obj)
+        except _Refused as refused:
+            return refused.result
+        metadata = dict(obj.get("metadata") or {})
+        name = metadata.get("name") or ""
+        if not name and metadata.get("generateName"):
+            name = str(metadata["generateName"]) + "".join(
+                secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5)
+            )
+        if not name:
+            return WriteResult.failed(
+                "Invalid", f'{_resource(info)} "" is invalid: metadata.name: Required value: name or generateName is required'
+            )
+        with self._lock:
+            bucket = self._objects.setdefault((info.group, info.kind), {})
+            if (namespace, name) in bucket:
+                return WriteResult.failed("AlreadyExists", f'{_resource(info)} "{name}" already exists')
+            metadata.update(
+                name=name,
+                uid=str(uuid.uuid4()),
+                resourceVersion=str(next(self._versions)),
+                creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                generation=1,
+            )
+            if info.namespaced:
+                metadata["namespace"] = namespace
+            stored = {**obj, "metadata": metadata}
+            if not dry_run:
+                bucket[(namespace, name)] = stored
+        return WriteResult(True, stored)
+
+    def update(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
+        try:
+            info, namespace = self._target(obj)
+        except _Refused as refused:
+            return refused.result
+        metadata = dict(obj.get("metadata") or {})
+        name = str(metadata.get("name") or "")
+        with self._lock:
+            bucket = self._objects.setdefault((info.group, info.kind), {})
+            current = bucket.get((namespace, name))
+            if current is None:
+                return WriteResult.failed("NotFound", f'{_resource(info)} "{name}" not found')
+            current_meta = current.get("metadata") or {}
+            version = metadata.get("resourceVersion")
+            if version and version != current_meta.get("resourceVersion"):
+                return WriteResult.failed(
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {_resource(info)} "{name}": the object has been modified; '
+                    "please apply your changes to the latest version and try again",
+                )
+            generation = int(current_meta.get("generation") or 1)
+            if obj.get("spec") != current.get("spec"):
+                generation += 1
+            metadata.update(
+                uid=current_meta.get("uid"),
+                creationTimestamp=current_meta.get("creationTimestamp"),
+                resourceVersion=str(next(self._versions)),
+                generation=generation,
+            )
+            stored = {**obj, "metadata": metadata}
+            if not dry_run:
+                bucket[(namespace, name)] = stored
+        return WriteResult(True, stored)
+
+    def remove(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
+        try:
+            info, namespace = self._target(obj)
+        except _Refused as refused:
+            return refused.result
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        with self._lock:
+            bucket = self._objects.get((info.group, info.kind), {})
+            if (namespace, name) not in bucket:
+                return WriteResult.failed("NotFound", f'{_resource(info)} "{name}" not found')
+            if not dry_run:
+                del bucket[(namespace, name)]
+        return WriteResult(True, obj)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _resolve(self, kind: str, api_version: str) -> tuple[_Key, KindInfo | None]:
+        info = self.kinds.lookup(api_version, kind)
+        group, version = split_api_version(api_version)
+        if info is None:
+            with self._lock:
+                known = (group, kind) in self._objects
+            if not known:
+                raise ClusterError(f'no matches for kind "{kind}" in version "{api_version}"')
+        return (group, kind), info
+
+    def _target(self, obj: Mapping[str, Any]) -> tuple[KindInfo, str]:
+        """The kind and namespace a write goes to; raises _Refused as the API server would."""
+        info = self.kinds.lookup(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        if info is None:
+            raise _Refused(WriteResult.failed("NotFound", "the server could not find the requested resource"))
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        if info.namespaced and not namespace:
+            raise _Refused(WriteResult.failed("BadRequest", f"a namespace is required for {info.kind} objects"))
+        return info, namespace if info.namespaced else ""
+
+    def _store(self, obj: dict[str, Any]) -> None:
+        group, _ = split_api_version(str(obj.get("apiVersion", "")))
+        kind = str(obj.get("kind", ""))
+        info = self.kinds.lookup(str(obj.get("apiVersion", "")), kind)
+        metadata = obj.get("metadata") or {}
+        namespace = str(metadata.get("namespace") or "")
+        if info is not None and not info.namespaced:
+            namespace = ""
+        elif info is not None and not namespace:
+            namespace = "default"
+            obj["metadata"] = {**metadata, "namespace": namespace}
+        self._objects.setdefault((group, kind), {})[(namespace, str(metadata.get("name", "")))] = obj
+
+
+class _Refused(Exception):
+    def __init__(self, result: WriteResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def _resource(info: KindInfo) -> str:
+    return f"{info.plural}.{info.group}" if info.group else info.plural

@@ -1,0 +1,109 @@
+"""Loading Kubernetes manifests from files and directories of multi-document YAML.
+
+Values stay as Kubernetes sees them: timestamps remain strings (PyYAML would
+turn ``2024-01-01T00:00:00Z`` into a datetime), and every error names the file
+and the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class ManifestError(ValueError):
+    """A manifest file that cannot be used; the message names the file."""
+
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader without the timestamp resolver."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_yaml_documents(text: str, source: str) -> list[Any]:
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+    except yaml.YAMLError as error:
+        raise ManifestError(f"{source}: invalid YAML: {error}") from None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    obj: dict[str, Any]
+    source: str  # "file" or "file (document N)"
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("name", ""))
+
+
+def expand_paths(paths: Iterable[str]) -> list[Path]:
+    """Files as given; directories walked recursively for YAML and JSON files, sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ManifestError(f"{raw}: no such file or directory")
+    return files
+
+
+def load_manifests(paths: Iterable[str]) -> list[Manifest]:
+    manifests: list[Manifest] = []
+    for path in expand_paths(paths):
+        manifests.extend(load_file(path))
+    return manifests
+
+
+def load_file(path: Path) -> list[Manifest]:
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{path}: cannot read: {error}") from None
+    documents = parse_yaml_documents(text, str(path))
+    manifests: list[Manifest] = []
+    for index, document in enumerate(documents, start=1):
+        source = str(path) if len(documents) == 1 else f"{path} (document {index})"
+        manifests.extend(_objects(document, source))
+    return manifests
+
+
+def _objects(document: Any, source: str) -> Iterator[Manifest]:
+    if not isinstance(document, Mapping):
+        raise ManifestError(f"{source}: expected a Kubernetes object, got {type(document).__name__}")
+    if document.get("kind") == "List" or (str(document.get("kind", "")).endswith("List") and "items" in document):
+        for i, item in enumerate(document.get("items") or []):
+            yield from _objects(item, f"{source} item {i}")
+        return
+    for field in ("apiVersion", "kind"):
+        if not isinstance(document.get(field), str) or not document.get(field):
+            raise ManifestError(f"{source}: the object has no {field}")
+    metadata = document.get("metadata")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ManifestError(f"{source}: metadata must be a mapping")
+    yield Manifest(dict(document), source)

@@ -1,0 +1,238 @@
+"""One hardened V8 context with the jsPolicy runtime and its compiled policies.
+
+A context is used by one evaluation at a time (the pool guarantees it). The
+evaluating thread waits for the result itself and enforces the timeout, so no
+watchdog thread is needed; host calls from JS run on the isolate thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+
+from jspolicy.runtime.channel import HostChannel
+from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
+from jspolicy.runtime.settings import RuntimeSettings
+from jspolicy.runtime.v8 import Isolate, V8Error, V8OutOfMemory, V8Terminated
+
+log = logging.getLogger(__name__)
+
+RUNTIME_SOURCE = resources.files("jspolicy.runtime").joinpath("js/runtime.js").read_text("utf-8")
+SETUP_TIMEOUT = 30.0
+# How long a posted task may wait before the context counts as wedged (an
+# endless promise chain left by an earlier run keeps the isolate thread busy).
+START_GRACE = 0.25
+LOADED_PROGRAMS = 256
+TASK_SOURCE_URL = "\n//# sourceURL=jspolicy-runtime"
+
+
+class Host(Protocol):
+    """What a run may reach outside V8 (runtime/host.py implements it)."""
+
+    def call(self, op: str, args: list[Any], deadline: float) -> Any: ...
+
+    def print(self, line: str) -> None: ...
+
+
+class ContextUnusable(Exception):
+    """The context must be replaced; the run did not happen and may be retried."""
+
+
+@dataclass
+class _Run:
+    name: str
+    host: Host
+    deadline: float
+    task: int = -1
+    task_posted: threading.Event = field(default_factory=threading.Event)
+    exit_payload: str | None = None
+    timed_out: bool = False
+
+
+class PolicyContext:
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
+        self._isolate = Isolate(self._on_host_call)
+        self._isolate.set_hard_memory_limit(settings.heap_limit_bytes)
+        self._buffer = self._isolate.shared_buffer(settings.channel_bytes, "__jsp_sab")
+        self._channel = HostChannel(self._buffer.view)
+        self._isolate.make_host_function("__jsp_host_raw")
+        config = json.dumps({"limits": settings.limits.as_js(), "globalContext": settings.global_context})
+        self._isolate.eval(
+            f"({RUNTIME_SOURCE})(globalThis, {config}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT
+        )
+        self._loaded: OrderedDict[str, None] = OrderedDict()
+        self._token = 0
+        self._run: _Run | None = None
+        self.evaluations = 0
+        self.needs_replacement = False
+
+    # -- public ----------------------------------------------------------------------------
+
+    def evaluate(self, program: PolicyProgram, request_json: str, host: Host, deadline: float) -> RawResult:
+        """Run ``program`` on one AdmissionRequest (JSON text).
+
+        Raises ContextUnusable when the context was found broken before the
+        policy started; the caller retries on a fresh context.
+        """
+        self.evaluations += 1
+        run = _Run(program.name, host, deadline)
+        self._run = run
+        try:
+            if program.key not in self._loaded:
+                failure = self._load(program, run)
+                if failure is not None:
+                    return failure
+            self._loaded.move_to_end(program.key)
+            return self._call_run(program, request_json, run)
+        finally:
+            self._run = None
+            if self._isolate.hard_memory_limit_reached():
+                self.needs_replacement = True
+            if self.settings.recycle_after and self.evaluations >= self.settings.recycle_after:
+                self.needs_replacement = True
+
+    def globals_clean(self) -> bool:
+        """Whether the global object holds only the baseline (for tests and health)."""
+        return bool(self._isolate.eval("__jsp.globalsClean()", timeout=SETUP_TIMEOUT))
+
+    def heap_used_bytes(self) -> int:
+        return int(json.loads(self._isolate.heap_stats())["used_heap_size"])
+
+    def close(self) -> None:
+        self._isolate.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._isolate.closed
+
+    # -- loading and running ---------------------------------------------------------------
+
+    def _load(self, program: PolicyProgram, run: _Run) -> RawResult | None:
+        outcome = self._call(f"__jsp.load({json.dumps(program.key)},{json.dumps(program.name)})", program.source, run)
+        if isinstance(outcome, RawResult):
+            return outcome
+        if "error" in outcome:
+            return RawResult.failure(ErrorKind.EXCEPTION, outcome["error"])
+        self._loaded[program.key] = None
+        while len(self._loaded) > LOADED_PROGRAMS:
+            evicted, _ = self._loaded.popitem(last=False)
+            self._isolate.eval(f"__jsp.unload({json.dumps(evicted)})", timeout=SETUP_TIMEOUT)
+        return None
+
+    def _call_run(self, program: PolicyProgram, request_json: str, run: _Run) -> RawResult:
+        outcome = self._call(f"__jsp.run({json.dumps(program.key)})", request_json, run)
+        if isinstance(outcome, RawResult):
+            return outcome
+        if outcome.get("unknown"):
+            self._loaded.pop(program.key, None)
+            self.needs_replacement = True
+            raise ContextUnusable("program was not loaded")
+        return _decode_result(outcome)
+
+    def _call(self, code: str, input_text: str, run: _Run) -> dict[str, Any] | RawResult:
+        """Post one task and wait for it; a RawResult means the run failed."""
+        self._token += 1
+        token = self._token
+        self._channel.begin(token, input_text)
+        task = self._isolate.post(code + TASK_SOURCE_URL)
+        run.task = task
+        run.task_posted.set()
+        try:
+            text = self._wait(task, token, run)
+        except V8Terminated:
+            return self._terminated(run)
+        except V8OutOfMemory:
+            self.needs_replacement = True
+            limit = self.settings.heap_limit_mb
+            return RawResult.failure(
+                ErrorKind.MEMORY, f"script {run.name} exceeded the JavaScript memory limit of {limit} MiB", ran=True
+            )
+        except V8Error as error:
+            self.needs_replacement = True
+            return RawResult.failure(ErrorKind.EXCEPTION, str(error), ran=True)
+        outcome = json.loads(text)
+        if outcome.get("aborted") or outcome.get("recycle"):
+            self.needs_replacement = True
+            raise ContextUnusable("the previous run left the context unusable")
+        return dict(outcome)
+
+    def _wait(self, task: int, token: int, run: _Run) -> str:
+        isolate = self._isolate
+        remaining = run.deadline - time.monotonic()
+        try:
+            return str(isolate.result(timeout=max(0.0, min(START_GRACE, remaining))))
+        except queue.Empty:
+            pass
+        if not self._channel.started(token):
+            self._channel.abort(token)
+            if not self._channel.started(token):
+                self.needs_replacement = True
+                self._isolate.close()
+                raise ContextUnusable("the context is busy with work left by an earlier run")
+        try:
+            return str(isolate.result(timeout=max(0.0, run.deadline - time.monotonic())))
+        except queue.Empty:
+            run.timed_out = True
+            isolate.cancel(task)
+            return str(isolate.result())
+
+    def _terminated(self, run: _Run) -> dict[str, Any] | RawResult:
+        if run.exit_payload is not None:
+            return dict(json.loads(run.exit_payload))
+        self.needs_replacement = True
+        if run.timed_out:
+            return RawResult.failure(ErrorKind.TIMEOUT, f"script {run.name} timed out", ran=True)
+        return RawResult.failure(ErrorKind.EXCEPTION, f"script {run.name} was terminated", ran=True)
+
+    # -- host calls (isolate thread) -------------------------------------------------------
+
+    def _on_host_call(self) -> None:
+        channel = self._channel
+        try:
+            request = channel.receive()
+            if request is None:
+                return
+            op, payload = request
+            channel.reply(self._dispatch(op, payload))
+        except Exception as error:  # a host-side failure becomes a JS Error
+            channel.error(f"{type(error).__name__}: {error}")
+
+    def _dispatch(self, op: str, payload: str) -> str:
+        if op == "input":
+            return self._channel.pending_input
+        run = self._run
+        if run is None:
+            raise RuntimeError("no evaluation is active")
+        if op == "exit":
+            run.exit_payload = payload
+            run.task_posted.wait()
+            self._isolate.cancel(run.task)
+            return ""
+        if op == "print":
+            run.host.print(payload)
+            return ""
+        result = run.host.call(op, json.loads(payload), run.deadline)
+        return "" if result is None else json.dumps(result, separators=(",", ":"))
+
+
+def _decode_result(outcome: dict[str, Any]) -> RawResult:
+    return RawResult(
+        deny=bool(outcome.get("deny")),
+        reason=outcome.get("reason"),
+        message=outcome.get("message"),
+        code=outcome.get("code"),
+        warnings=list(outcome.get("warnings") or ()),
+        reschedule=bool(outcome.get("reschedule")),
+        patched=outcome.get("patched"),
+        error=outcome.get("error"),
+        error_kind=ErrorKind.EXCEPTION if outcome.get("error") is not None else None,
+        ran=True,
+    )

@@ -1,0 +1,108 @@
+"""Runtime settings, read from the environment like jsPolicy's own.
+
+jsPolicy's ``VM_POOL_SIZE`` and ``GLOBAL_CONTEXT`` keep their meaning; the
+``JSPOLICY_*`` variables are limits jsPolicy did not have. Unset allow-lists
+mean "everything", as in jsPolicy, so existing policies keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_POOL_SIZE = 4
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the runtime cannot use."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one evaluation may hand back, so hostile output stays small."""
+
+    message: int = 64 * 1024
+    reason: int = 1024
+    warning: int = 4096
+    warnings: int = 100
+    patched: int = 3 * 1024 * 1024
+    print_line: int = 16 * 1024
+    print_total: int = 256 * 1024
+    # Longest array the guarded builtins accept; V8 aborts on huge sparse arrays.
+    array_length: int = 1 << 22
+
+    def as_js(self) -> dict[str, int]:
+        return {
+            "message": self.message,
+            "reason": self.reason,
+            "warning": self.warning,
+            "warnings": self.warnings,
+            "patched": self.patched,
+            "printLine": self.print_line,
+            "arrayLength": self.array_length,
+        }
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    pool_size: int = DEFAULT_POOL_SIZE
+    global_context: str = ""
+    heap_limit_mb: int = 128
+    fetch_timeout_seconds: float = 10.0
+    fetch_allowed_hosts: tuple[str, ...] | None = None
+    read_file_allowed_paths: tuple[str, ...] | None = None
+    env_allowed: tuple[str, ...] | None = None
+    recycle_after: int = 10_000
+    channel_bytes: int = 16 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def heap_limit_bytes(self) -> int:
+        return self.heap_limit_mb * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
+        env = os.environ if env is None else env
+        return cls(
+            pool_size=_int(env, "VM_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+            global_context=env.get("GLOBAL_CONTEXT", ""),
+            heap_limit_mb=_int(env, "JSPOLICY_HEAP_LIMIT_MB", 128, minimum=16),
+            fetch_timeout_seconds=_float(env, "JSPOLICY_FETCH_TIMEOUT_SECONDS", 10.0),
+            fetch_allowed_hosts=_list(env, "JSPOLICY_FETCH_ALLOWED_HOSTS"),
+            read_file_allowed_paths=_list(env, "JSPOLICY_READFILE_ALLOWED_PATHS"),
+            env_allowed=_list(env, "JSPOLICY_ENV_ALLOWED"),
+            recycle_after=_int(env, "JSPOLICY_RECYCLE_AFTER", 10_000, minimum=0),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise SettingsError(f"{name}={raw} must be greater than 0")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    if name not in env:
+        return None
+    return tuple(item.strip() for item in env[name].split(",") if item.strip())

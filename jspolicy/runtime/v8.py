@@ -1,0 +1,242 @@
+"""A thin binding over the C ABI of mini-racer's ``libmini_racer.so``.
+
+Why not mini-racer's Python API: its only callback API is async (JS gets a
+Promise), every context starts an asyncio loop thread, and a stock ``eval``
+hops through that loop thread. jsPolicy's helpers must be *synchronous*, and
+the admission path is hot. The C library already calls back into Python
+synchronously on the isolate thread while JS is paused, so this module talks
+to it directly: one callback per isolate, eval results handed to the waiting
+thread through a queue, and host calls answered inline.
+
+The ABI is that of the pinned ``mini-racer==0.14.1`` wheel; ``tests`` hold a
+guard test that fails loudly if the wheel changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from py_mini_racer._dll import MR_CALLBACK, init_mini_racer
+
+PINNED_MINI_RACER = "0.14.1"
+
+# Value type tags of mini_racer.cc (see py_mini_racer/_objects.py).
+_NULL, _BOOL, _INT, _DOUBLE, _STR = 1, 2, 3, 4, 5
+_UNDEFINED = 11
+_SHARED_ARRAY_BUFFER, _ARRAY_BUFFER = 101, 102
+_EXECUTE_ERROR, _PARSE_ERROR, _OOM_ERROR = 200, 201, 202
+_TIMEOUT_ERROR, _TERMINATED, _VALUE_ERROR, _KEY_ERROR = 203, 204, 205, 206
+
+RESULT_CALLBACK_ID = 0
+HOST_CALLBACK_ID = 1
+
+V8_FLAGS = ("--single-threaded",)
+
+
+class V8Error(Exception):
+    """JavaScript failed: the message is V8's own text."""
+
+
+class V8ParseError(V8Error):
+    """The code did not parse."""
+
+
+class V8OutOfMemory(V8Error):
+    """The isolate's hard heap limit was reached."""
+
+
+class V8Terminated(V8Error):
+    """Execution was terminated (a timeout or a terminal helper call)."""
+
+
+_ERRORS: dict[int, type[V8Error]] = {
+    _EXECUTE_ERROR: V8Error,
+    _PARSE_ERROR: V8ParseError,
+    _OOM_ERROR: V8OutOfMemory,
+    _TIMEOUT_ERROR: V8Terminated,
+    _TERMINATED: V8Terminated,
+    _VALUE_ERROR: V8Error,
+    _KEY_ERROR: V8Error,
+}
+
+_dll_lock = threading.Lock()
+_dll: ctypes.CDLL | None = None
+
+
+def library() -> ctypes.CDLL:
+    """The process-wide V8 library, initialised once with our flags."""
+    global _dll
+    with _dll_lock:
+        if _dll is None:
+            _dll = init_mini_racer(flags=V8_FLAGS, ignore_duplicate_init=True)
+        return _dll
+
+
+def installed_mini_racer_version() -> str:
+    return importlib.metadata.version("mini-racer")
+
+
+def v8_version() -> str:
+    return str(library().mr_v8_version().decode("utf-8"))
+
+
+@dataclass(frozen=True)
+class SharedBuffer:
+    """A SharedArrayBuffer's backing store, readable and writable from Python."""
+
+    view: memoryview
+    _handle: Any  # the unfreed value handle keeps the backing store alive until close
+
+
+class Isolate:
+    """One V8 isolate with one context, driven from Python threads.
+
+    Calls must be serialised by the caller (the pool hands an isolate to one
+    evaluation at a time). ``host`` is called on the isolate thread, with the
+    GIL held, whenever JS calls the function made by ``make_host_function``;
+    it must never call back into this isolate.
+    """
+
+    def __init__(self, host: Callable[[], None]) -> None:
+        self._dll = library()
+        self._host = host
+        self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._callback = MR_CALLBACK(self._on_callback)
+        self._ctx: int = self._dll.mr_init_context(self._callback)
+        self._closed = False
+
+    # -- callbacks (isolate thread) -------------------------------------------------
+
+    def _on_callback(self, callback_id: int, raw: Any) -> None:
+        if callback_id == RESULT_CALLBACK_ID:
+            self._results.put(raw)
+            return
+        try:
+            self._host()
+        finally:
+            self._dll.mr_free_value(self._ctx, raw)
+
+    # -- evaluation ------------------------------------------------------------------
+
+    def post(self, code: str) -> int:
+        """Start evaluating ``code``; returns the task id. Collect with ``result``."""
+        data = code.encode("utf-8")
+        handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _STR)
+        try:
+            return int(self._dll.mr_eval(self._ctx, handle, RESULT_CALLBACK_ID))
+        finally:
+            self._dll.mr_free_value(self._ctx, handle)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The next task result; raises queue.Empty after ``timeout`` seconds."""
+        raw = self._results.get(timeout=timeout)
+        return self._convert(raw)
+
+    def cancel(self, task_id: int) -> None:
+        """Terminate the task if it runs (V8 TerminateExecution). Any thread."""
+        if not self._closed:
+            self._dll.mr_cancel_task(self._ctx, task_id)
+
+    def eval(self, code: str, timeout: float | None = None) -> Any:
+        """Evaluate and wait; on ``timeout`` the task is terminated."""
+        task = self.post(code)
+        try:
+            return self.result(timeout)
+        except queue.Empty:
+            self.cancel(task)
+            return self.result()
+
+    def _convert(self, raw: Any) -> Any:
+        contents = raw.contents
+        kind = contents.type
+        try:
+            error = _ERRORS.get(kind)
+            if error is not None:
+                text = contents.value.bytes_val[0 : contents.len].decode("utf-8", "replace")
+                raise error(text)
+            if kind == _STR:
+                return contents.value.bytes_val[0 : contents.len].decode("utf-8")
+            if kind == _INT:
+                return int(contents.value.int_val)
+            if kind == _DOUBLE:
+                return float(contents.value.double_val)
+            if kind == _BOOL:
+                return contents.value.int_val == 1
+            if kind in (_NULL, _UNDEFINED):
+                return None
+            raise V8Error(f"unexpected JavaScript result type {kind}")
+        finally:
+            self._dll.mr_free_value(self._ctx, raw)
+
+    # -- setup helpers (only while no JS runs) ------------------------------------------
+
+    def shared_buffer(self, size: int, global_name: str) -> SharedBuffer:
+        """Create ``globalThis[global_name] = new SharedArrayBuffer(size)``."""
+        task = self.post(f"globalThis[{global_name!r}] = new SharedArrayBuffer({size})")
+        del task
+        raw = self._results.get()
+        contents = raw.contents
+        if contents.type != _SHARED_ARRAY_BUFFER:
+            self._convert(raw)  # raises for errors, frees otherwise
+            raise V8Error("could not create the host-call buffer")
+        array = (ctypes.c_ubyte * contents.len).from_address(contents.value.value_ptr)
+        return SharedBuffer(memoryview(array).cast("B"), raw)
+
+    def make_host_function(self, global_name: str) -> None:
+        """Define ``globalThis[global_name]``: a JS function that calls ``host``."""
+        dll, ctx = self._dll, self._ctx
+        function = dll.mr_make_js_callback(ctx, HOST_CALLBACK_ID)
+        self.post("globalThis")
+        global_object = self._results.get()
+        name = global_name.encode("utf-8")
+        key = dll.mr_alloc_string_val(ctx, name, len(name), _STR)
+        try:
+            outcome = dll.mr_set_object_item(ctx, global_object, key, function)
+            self._convert(outcome)
+        finally:
+            for handle in (key, function, global_object):
+                dll.mr_free_value(ctx, handle)
+
+    # -- memory --------------------------------------------------------------------------
+
+    def set_hard_memory_limit(self, limit_bytes: int) -> None:
+        self._dll.mr_set_hard_memory_limit(self._ctx, limit_bytes)
+
+    def hard_memory_limit_reached(self) -> bool:
+        return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
+
+    def heap_stats(self) -> str:
+        return str(self._convert(self._dll.mr_heap_stats(self._ctx)))
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the isolate; safe even while it is wedged in a microtask loop."""
+        if not self._closed:
+            self._closed = True
+            self._dll.mr_free_context(self._ctx)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+__all__ = [
+    "HOST_CALLBACK_ID",
+    "PINNED_MINI_RACER",
+    "Isolate",
+    "SharedBuffer",
+    "V8Error",
+    "V8OutOfMemory",
+    "V8ParseError",
+    "V8Terminated",
+    "installed_mini_racer_version",
+    "library",
+    "v8_version",
+]
