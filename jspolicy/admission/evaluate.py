@@ -10,13 +10,13 @@ violationPolicy table (§4.3).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jspolicy.admission.patch import Patch, apply, diff
+from jspolicy import fastjson
+from jspolicy.admission.patch import Patch, diff
 from jspolicy.cluster.access import ClusterAccess
 from jspolicy.resources.policy import AUDIT_SKIP, DRY, MUTATING, WARN, JsPolicy
 from jspolicy.resources.policyset import ProgramError
@@ -66,7 +66,7 @@ class PolicyEngine:
         if isinstance(program, ProgramError):
             raw = RawResult.failure(ErrorKind.EXCEPTION, str(program))
         else:
-            text = request_json if request_json is not None else json.dumps(request, separators=(",", ":"))
+            text = request_json if request_json is not None else fastjson.dumps(request)
             raw = self.pool.evaluate(program, text, host, timeout=float(policy.timeout_seconds))
         raw.prints = host.prints
         outcome = respond(policy, raw, request)
@@ -89,11 +89,10 @@ def respond(policy: JsPolicy, raw: RawResult, request: Mapping[str, Any]) -> Adm
             outcome.reason = raw.reason or FORBIDDEN
             outcome.message = raw.message or ""
         elif raw.patched is not None and policy.type == MUTATING:
-            original = request.get("object")
-            patch = diff(original, json.loads(raw.patched))
-            if patch:
-                outcome.patch = patch
-                outcome.patched_object = apply(original or {}, patch)
+            changes = diff(request.get("object"), fastjson.loads(raw.patched))
+            if changes.patch:
+                outcome.patch = changes.patch
+                outcome.patched_object = changes.result
     if not outcome.allowed and policy.audit_policy != AUDIT_SKIP:
         outcome.violation = PolicyViolation.for_request(
             request,

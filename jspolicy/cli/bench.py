@@ -1,4 +1,170 @@
-"""placeholder replaced below"""
+"""``jspolicy bench``: in-process evaluation benchmark (no HTTP).
+
+Four workloads through the same engine the webhook uses: a trivial allow, the
+Pod Security baseline library policy on a ~3 KB Pod, a policy making three
+get() calls, and a mutating policy. One warm context, one thread, and by
+default the whole process pinned to one CPU, so the figures are per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from importlib import resources
 from typing import Any
+
+import yaml
+
+from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.admission.request import build_request
+from jspolicy.cluster.memory import MemoryCluster
+from jspolicy.resources.manifests import parse_yaml_documents
+from jspolicy.resources.policy import API_VERSION, JsPolicy
+from jspolicy.resources.policyset import resolve_program
+from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.settings import RuntimeSettings
+from jspolicy.runtime.v8 import installed_mini_racer_version, v8_version
+
+THREE_GETS = """
+const ns = get("Namespace", "v1", request.namespace);
+const sa = get("ServiceAccount", "v1", request.namespace + "/" + request.object.spec.serviceAccountName);
+const config = get("ConfigMap", "v1", request.namespace + "/checkout-config");
+if (!ns || !sa || !config) deny("missing namespace, service account or config");
+"""
+MUTATE = """
+const pod = request.object;
+pod.metadata.labels = { ...pod.metadata.labels, "policy.example.com/checked": "true" };
+pod.metadata.annotations = { ...pod.metadata.annotations, "policy.example.com/by": __policy };
+mutate(pod);
+"""
+
+
+@dataclass(frozen=True)
+class Figures:
+    scenario: str
+    evaluations: int
+    per_second: float
+    p50_us: float
+    p95_us: float
+    p99_us: float
+
+
 def add_parser(commands: Any) -> None:
-    pass
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "bench",
+        help="benchmark policy evaluation in-process",
+        description="Evaluate four workloads in-process (no HTTP) and print evaluations/s and p50/p95/p99.",
+    )
+    parser.add_argument("--iterations", type=int, default=5000, help="timed evaluations per scenario")
+    parser.add_argument("--warmup", type=int, default=500, help="untimed evaluations first")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    parser.set_defaults(run=run)
+
+
+def _policy(name: str, javascript: str, policy_type: str = "Validating") -> JsPolicy:
+    return JsPolicy(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "JsPolicy",
+            "metadata": {"name": name},
+            "spec": {"type": policy_type, "operations": ["CREATE"], "resources": ["pods"], "javascript": javascript},
+        }
+    )
+
+
+def _library_policy(path: str) -> JsPolicy:
+    text = resources.files("jspolicy.library").joinpath(path).read_text("utf-8")
+    return JsPolicy(parse_yaml_documents(text, path)[0])
+
+
+def _pod() -> Mapping[str, Any]:
+    text = resources.files("jspolicy.cli").joinpath("benchdata/pod.yaml").read_text("utf-8")
+    return dict(yaml.safe_load(text))
+
+
+def _cluster(pod: Mapping[str, Any]) -> MemoryCluster:
+    namespace = pod["metadata"]["namespace"]
+    return MemoryCluster(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"team": "shop"}}},
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "checkout", "namespace": namespace}},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "checkout-config", "namespace": namespace},
+                "data": {"LOG_LEVEL": "info", "FEATURES": "new-cart,express-checkout"},
+            },
+        ]
+    )
+
+
+def scenarios() -> list[tuple[str, JsPolicy]]:
+    return [
+        ("trivial allow", _policy("trivial-allow.bench.jspolicy.com", "allow();")),
+        ("pod security baseline, 3 KB pod", _library_policy("pod-security-baseline/policy.yaml")),
+        ("three get() calls", _policy("three-gets.bench.jspolicy.com", THREE_GETS)),
+        ("mutating (label + annotation)", _policy("mutate.bench.jspolicy.com", MUTATE, "Mutating")),
+    ]
+
+
+def measure(engine: PolicyEngine, name: str, policy: JsPolicy, request: Mapping[str, Any],
+            iterations: int, warmup: int) -> Figures:
+    program = resolve_program(policy, None)
+    for _ in range(warmup):
+        outcome = engine.evaluate(policy, program, request)
+    if not outcome.allowed:
+        raise RuntimeError(f"bench scenario {name!r} did not allow: {outcome.message}")
+    samples = []
+    clock = time.perf_counter
+    started = clock()
+    for _ in range(iterations):
+        begin = clock()
+        engine.evaluate(policy, program, request)
+        samples.append(clock() - begin)
+    elapsed = clock() - started
+    cuts = statistics.quantiles(samples, n=100)
+    return Figures(name, iterations, iterations / elapsed, cuts[49] * 1e6, cuts[94] * 1e6, cuts[98] * 1e6)
+
+
+def run(args: argparse.Namespace) -> int:
+    pinned = None
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        pinned = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {pinned})
+    pod = _pod()
+    cluster = _cluster(pod)
+    pool = RuntimePool(RuntimeSettings(pool_size=1, recycle_after=0))
+    try:
+        pool.warm()
+        engine = PolicyEngine(pool, cluster)
+        request = build_request(cluster.kinds, "CREATE", pod)
+        results = [measure(engine, name, policy, request, args.iterations, args.warmup) for name, policy in scenarios()]
+    finally:
+        pool.close()
+    machine = {
+        "python": platform.python_version(),
+        "v8": v8_version(),
+        "mini_racer": installed_mini_racer_version(),
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "pinned_to_cpu": pinned,
+        "request_bytes": len(json.dumps(request, separators=(",", ":"))),
+    }
+    if args.output == "json":
+        print(json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=2))
+        return 0
+    where = f"pinned to CPU {pinned}" if pinned is not None else "not pinned"
+    print(f"jspolicy bench: {args.iterations} evaluations per scenario, 1 thread, 1 warm context, {where}")
+    print(f"Python {machine['python']}, V8 {machine['v8']} (mini-racer {machine['mini_racer']}), "
+          f"{machine['cpus']} CPUs, AdmissionRequest {machine['request_bytes']} bytes\n")
+    print(f"{'SCENARIO':<34}{'EVALS/S':>10}{'P50 µs':>10}{'P95 µs':>10}{'P99 µs':>10}")
+    for r in results:
+        print(f"{r.scenario:<34}{r.per_second:>10.0f}{r.p50_us:>10.1f}{r.p95_us:>10.1f}{r.p99_us:>10.1f}")
+    return 0

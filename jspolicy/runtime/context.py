@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
+from jspolicy import fastjson
 from jspolicy.runtime.channel import HostChannel
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
 from jspolicy.runtime.settings import RuntimeSettings
@@ -51,7 +51,6 @@ class _Run:
     host: Host
     deadline: float
     task: int = -1
-    task_posted: threading.Event = field(default_factory=threading.Event)
     exit_payload: str | None = None
     timed_out: bool = False
 
@@ -144,7 +143,8 @@ class PolicyContext:
         self._channel.begin(token, input_text)
         task = self._isolate.post(code + TASK_SOURCE_URL)
         run.task = task
-        run.task_posted.set()
+        if run.exit_payload is not None:
+            self._isolate.cancel(task)  # exit() came before the task id was known
         try:
             text = self._wait(task, token, run)
         except V8Terminated:
@@ -158,7 +158,7 @@ class PolicyContext:
         except V8Error as error:
             self.needs_replacement = True
             return RawResult.failure(ErrorKind.EXCEPTION, str(error), ran=True)
-        outcome = json.loads(text)
+        outcome = fastjson.loads(text)
         if outcome.get("aborted") or outcome.get("recycle"):
             self.needs_replacement = True
             raise ContextUnusable("the previous run left the context unusable")
@@ -175,7 +175,7 @@ class PolicyContext:
             self._channel.abort(token)
             if not self._channel.started(token):
                 self.needs_replacement = True
-                self._isolate.close()
+                self._isolate.close(wedged=True)
                 raise ContextUnusable("the context is busy with work left by an earlier run")
         try:
             return str(isolate.result(timeout=max(0.0, run.deadline - time.monotonic())))
@@ -212,15 +212,17 @@ class PolicyContext:
         if run is None:
             raise RuntimeError("no evaluation is active")
         if op == "exit":
+            # Termination needs the task id, which the posting thread may not have
+            # stored yet; whichever side comes second cancels (both is harmless).
             run.exit_payload = payload
-            run.task_posted.wait()
-            self._isolate.cancel(run.task)
+            if run.task >= 0:
+                self._isolate.cancel(run.task)
             return ""
         if op == "print":
             run.host.print(payload)
             return ""
-        result = run.host.call(op, json.loads(payload), run.deadline)
-        return "" if result is None else json.dumps(result, separators=(",", ":"))
+        result = run.host.call(op, fastjson.loads(payload), run.deadline)
+        return "" if result is None else fastjson.dumps(result)
 
 
 def _decode_result(outcome: dict[str, Any]) -> RawResult:

@@ -52,23 +52,12 @@ class HostFunctions:
         self.dry_run = dry_run
         self.prints: list[str] = []
         self._printed = 0
-        self._handlers: dict[str, Callable[[list[Any], float], Any]] = {
-            "get": self._get,
-            "list": self._list,
-            "create": self._write("create"),
-            "update": self._write("update"),
-            "remove": self._write("remove"),
-            "env": self._env,
-            "readFile": self._read_file,
-            "sleep": self._sleep,
-            "fetch": self._fetch,
-        }
 
     def call(self, op: str, args: list[Any], deadline: float) -> Any:
-        handler = self._handlers.get(op)
+        handler = _HANDLERS.get(op)
         if handler is None:
             raise ValueError(f"unknown host call {op!r}")
-        return handler(args, deadline)
+        return handler(self, args, deadline)
 
     def print(self, line: str) -> None:
         limit = self.settings.limits.print_total
@@ -108,16 +97,22 @@ class HostFunctions:
         except ClusterError as error:
             return _throw("ErrorListing", error.message)
 
-    def _write(self, verb: str) -> Callable[[list[Any], float], Any]:
-        def handler(args: list[Any], deadline: float) -> Any:
-            (obj,) = args
-            for field in ("kind", "apiVersion"):
-                if not isinstance(obj.get(field), str) or not obj.get(field):
-                    return _throw("UnmarshalObject", f"Object '{field[0].upper()}{field[1:]}' is missing in the object")
-            operation = getattr(self.cluster, verb)
-            return operation(obj, dry_run=self.dry_run).to_js()
+    def _write(self, verb: str, args: list[Any]) -> Any:
+        (obj,) = args
+        for field in ("kind", "apiVersion"):
+            if not isinstance(obj.get(field), str) or not obj.get(field):
+                return _throw("UnmarshalObject", f"Object '{field[0].upper()}{field[1:]}' is missing in the object")
+        operation = getattr(self.cluster, verb)
+        return operation(obj, dry_run=self.dry_run).to_js()
 
-        return handler
+    def _create(self, args: list[Any], deadline: float) -> Any:
+        return self._write("create", args)
+
+    def _update(self, args: list[Any], deadline: float) -> Any:
+        return self._write("update", args)
+
+    def _remove(self, args: list[Any], deadline: float) -> Any:
+        return self._write("remove", args)
 
     # -- process environment -------------------------------------------------------------------
 
@@ -161,3 +156,16 @@ class HostFunctions:
                          allowed=self.settings.fetch_allowed_hosts)
         except FetchError as error:
             return {"__throw": f"fetchSync: {error}"}
+
+
+_HANDLERS: dict[str, Callable[[HostFunctions, list[Any], float], Any]] = {
+    "get": HostFunctions._get,
+    "list": HostFunctions._list,
+    "create": HostFunctions._create,
+    "update": HostFunctions._update,
+    "remove": HostFunctions._remove,
+    "env": HostFunctions._env,
+    "readFile": HostFunctions._read_file,
+    "sleep": HostFunctions._sleep,
+    "fetch": HostFunctions._fetch,
+}

@@ -26,19 +26,24 @@ class RuntimePool:
     def __init__(self, settings: RuntimeSettings | None = None) -> None:
         self.settings = settings or RuntimeSettings.from_env()
         self.size = self.settings.pool_size
-        self._slots = threading.BoundedSemaphore(self.size)
-        self._idle: queue.SimpleQueue[PolicyContext] = queue.SimpleQueue()
+        # One slot per allowed concurrent evaluation: a warm context, or None where
+        # one is still to be built. A C-level queue keeps borrowing cheap.
+        self._slots: queue.SimpleQueue[PolicyContext | None] = queue.SimpleQueue()
+        for _ in range(self.size):
+            self._slots.put(None)
         self._lock = threading.Lock()
         self._contexts: set[PolicyContext] = set()
         self._closed = False
         self.replaced = 0
 
     def warm(self) -> None:
-        """Create every context now, so the first requests pay nothing."""
-        with self._lock:
-            missing = self.size - len(self._contexts)
-        for _ in range(missing):
-            self._idle.put(self._new_context())
+        """Build every context now, so the first requests pay nothing."""
+        slots = [self._slots.get() for _ in range(self.size)]
+        try:
+            slots = [slot if slot is not None else self._new_context() for slot in slots]
+        finally:
+            for slot in slots:
+                self._slots.put(slot)
 
     @property
     def warm_contexts(self) -> int:
@@ -48,22 +53,24 @@ class RuntimePool:
     def evaluate(self, program: PolicyProgram, request_json: str, host: Host, timeout: float) -> RawResult:
         """Run one policy; ``timeout`` bounds the whole call, pool wait included."""
         deadline = time.monotonic() + timeout
-        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        try:
+            slot = self._slots.get(timeout=timeout)
+        except queue.Empty:
             return RawResult.failure(
                 ErrorKind.UNAVAILABLE, f"script {program.name} timed out waiting for a free JavaScript context"
             )
         try:
             for _ in range(RETRIES):
-                context = self._borrow()
+                context = slot if slot is not None else self._new_context()
                 try:
                     return context.evaluate(program, request_json, host, deadline)
                 except ContextUnusable as reason:
                     log.warning("replacing a JavaScript context before running %s: %s", program.name, reason)
                 finally:
-                    self._give_back(context)
+                    slot = self._keep(context)
             return RawResult.failure(ErrorKind.UNAVAILABLE, f"script {program.name} could not get a usable context")
         finally:
-            self._slots.release()
+            self._slots.put(slot)
 
     def close(self) -> None:
         with self._lock:
@@ -73,20 +80,15 @@ class RuntimePool:
         for context in contexts:
             context.close()
 
-    def _borrow(self) -> PolicyContext:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            return self._new_context()
-
-    def _give_back(self, context: PolicyContext) -> None:
-        if context.needs_replacement or context.closed:
-            self.replaced += 1
-            with self._lock:
-                self._contexts.discard(context)
-            context.close()
-            return
-        self._idle.put(context)
+    def _keep(self, context: PolicyContext) -> PolicyContext | None:
+        """The context for the slot after a run: itself, or None when it must be replaced."""
+        if not (context.needs_replacement or context.closed):
+            return context
+        self.replaced += 1
+        with self._lock:
+            self._contexts.discard(context)
+        context.close()
+        return None
 
     def _new_context(self) -> PolicyContext:
         context = PolicyContext(self.settings)

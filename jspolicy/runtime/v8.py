@@ -17,12 +17,15 @@ from __future__ import annotations
 import ctypes
 import importlib.metadata
 import queue
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from py_mini_racer._dll import MR_CALLBACK, init_mini_racer
+
+log = logging.getLogger(__name__)
 
 PINNED_MINI_RACER = "0.14.1"
 
@@ -35,6 +38,16 @@ _TIMEOUT_ERROR, _TERMINATED, _VALUE_ERROR, _KEY_ERROR = 203, 204, 205, 206
 
 RESULT_CALLBACK_ID = 0
 HOST_CALLBACK_ID = 1
+RELEASE_CALLBACK_ID = 2
+_ARRAY = 6
+
+# ctypes callbacks from V8's own thread create and destroy a Python thread state
+# on every call (~30 µs). Each isolate thread keeps one instead, taken on its first
+# callback and given back before the isolate closes.
+_ensure_gil = ctypes.pythonapi.PyGILState_Ensure
+_ensure_gil.restype = ctypes.c_int
+_release_gil = ctypes.pythonapi.PyGILState_Release
+_release_gil.argtypes = [ctypes.c_int]
 
 V8_FLAGS = ("--single-threaded",)
 
@@ -110,15 +123,25 @@ class Isolate:
         self._callback = MR_CALLBACK(self._on_callback)
         self._ctx: int = self._dll.mr_init_context(self._callback)
         self._closed = False
+        self._thread_state: int | None = None
+        self._keep_thread_state = True
+        self._release_function = self._dll.mr_make_js_callback(self._ctx, RELEASE_CALLBACK_ID)
 
     # -- callbacks (isolate thread) -------------------------------------------------
 
     def _on_callback(self, callback_id: int, raw: Any) -> None:
+        if self._thread_state is None and self._keep_thread_state:
+            self._thread_state = _ensure_gil()
         if callback_id == RESULT_CALLBACK_ID:
             self._results.put(raw)
             return
         try:
-            self._host()
+            if callback_id == RELEASE_CALLBACK_ID:
+                if self._thread_state is not None:
+                    _release_gil(self._thread_state)
+                    self._thread_state = None
+            else:
+                self._host()
         finally:
             self._dll.mr_free_value(self._ctx, raw)
 
@@ -168,9 +191,7 @@ class Isolate:
                 return float(contents.value.double_val)
             if kind == _BOOL:
                 return contents.value.int_val == 1
-            if kind in (_NULL, _UNDEFINED):
-                return None
-            raise V8Error(f"unexpected JavaScript result type {kind}")
+            return None  # null, undefined, and objects (never needed here: results travel as JSON text)
         finally:
             self._dll.mr_free_value(self._ctx, raw)
 
@@ -216,11 +237,31 @@ class Isolate:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Free the isolate; safe even while it is wedged in a microtask loop."""
-        if not self._closed:
-            self._closed = True
-            self._dll.mr_free_context(self._ctx)
+    def close(self, *, wedged: bool = False) -> None:
+        """Free the isolate. A ``wedged`` isolate (busy in an endless microtask loop)
+        is freed without first giving back its thread's Python thread state."""
+        if self._closed:
+            return
+        if self._thread_state is not None and not wedged:
+            self._release_thread_state()
+        self._closed = True
+        self._dll.mr_free_context(self._ctx)
+
+    def _release_thread_state(self) -> None:
+        """Run the private release callback on the isolate thread (the one holding the state)."""
+        dll, ctx = self._dll, self._ctx
+        self._keep_thread_state = False
+        self.post("[]")
+        arguments = self._results.get()
+        undefined = dll.mr_alloc_int_val(ctx, 0, _UNDEFINED)
+        try:
+            dll.mr_call_function(ctx, self._release_function, undefined, arguments, RESULT_CALLBACK_ID)
+            self._convert(self._results.get(timeout=5.0))
+        except queue.Empty:
+            log.warning("a JavaScript context did not give back its thread state")
+        finally:
+            dll.mr_free_value(ctx, undefined)
+            dll.mr_free_value(ctx, arguments)
 
     @property
     def closed(self) -> bool:

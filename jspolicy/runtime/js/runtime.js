@@ -14,7 +14,7 @@
   delete g.__jsp_sab;
 
   const { apply: ReflectApply, ownKeys, getPrototypeOf, defineProperty, deleteProperty } = Reflect;
-  const { freeze, isExtensible, getOwnPropertyDescriptor, create: ObjectCreate } = Object;
+  const { freeze, isExtensible, getOwnPropertyDescriptor, getOwnPropertySymbols, keys: objectKeys } = Object;
   const jsonParse = JSON.parse;
   const jsonStringify = JSON.stringify;
   const fromCharCode = String.fromCharCode;
@@ -34,6 +34,7 @@
   const strIndexOf = String.prototype.indexOf;
   const strSplit = String.prototype.split;
   const strReplace = String.prototype.replace;
+  const regexTest = RegExp.prototype.test;
   const arrPush = Array.prototype.push;
   const arrJoin = Array.prototype.join;
   const arrSlice = Array.prototype.slice;
@@ -128,6 +129,7 @@
       }
       return StringCtor(value);
     } catch (e) {
+      if (e === EXIT) throw e;
       return '[unprintable ' + typeof value + ']';
     }
   }
@@ -172,16 +174,23 @@
     return jsonStringify(result);
   }
 
-  // A terminal call: hand the result to the host, which terminates execution.
-  // Termination cannot be caught and skips finally blocks, as in jsPolicy.
+  // A terminal call ends the run; nothing after it executes. Policies that could
+  // intercept an exception (their source mentions try/catch/finally, promises,
+  // async code, generators or eval) get V8 termination, which cannot be caught and
+  // skips finally blocks, as in jsPolicy: the result goes to the host first. All
+  // other policies cannot catch anything, so an internal sentinel does the same
+  // without the cost of terminating the isolate.
+  const EXIT = freeze({ jspolicyExit: true });
   function terminate() {
     const s = current();
     s.closed = true;
+    if (!s.terminates) throw EXIT;
     hostText('exit', serialiseResult(s));
     for (;;) {
       // spins until V8's TerminateExecution lands
     }
   }
+  const INTERCEPTS = /\b(try|catch|finally|Promise|async|await|eval|Function|yield)\b/;
 
   // ---- errors -------------------------------------------------------------------------
   const RUNTIME_URL = 'jspolicy-runtime';
@@ -281,8 +290,8 @@
         try {
           const json = jsonStringify(value);
           call(arrPush, parts, json === undefined ? 'undefined' : json);
-        } catch (ignored) {
-          // jsPolicy skipped values it could not stringify
+        } catch (e) {
+          if (e === EXIT) throw e; // jsPolicy skipped values it could not stringify
         }
       }
       hostText('print', truncate(call(arrJoin, parts, ' '), LIMITS.printLine));
@@ -584,6 +593,34 @@
     defineProperty(Array, 'from', { value: guardedFrom, writable: true, enumerable: false, configurable: true });
   }
 
+  // Non-enumerable globals escape the cheap change check, so the functions that can
+  // create them flag the global object as touched.
+  let globalTouched = false;
+  function flagDefine(holder, name, targetIndex) {
+    const original = holder[name];
+    const wrapper = {
+      [name]() {
+        if (arguments[targetIndex] === g) globalTouched = true;
+        return ReflectApply(original, this, arguments);
+      },
+    }[name];
+    defineProperty(wrapper, 'length', { value: original.length });
+    defineProperty(holder, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
+  }
+  flagDefine(Object, 'defineProperty', 0);
+  flagDefine(Object, 'defineProperties', 0);
+  flagDefine(Reflect, 'defineProperty', 0);
+  for (const name of ['__defineGetter__', '__defineSetter__']) {
+    const original = Object.prototype[name];
+    const wrapper = {
+      [name]() {
+        if (this === g) globalTouched = true;
+        return ReflectApply(original, this, arguments);
+      },
+    }[name];
+    defineProperty(Object.prototype, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
+  }
+
   // "Override taming": once prototypes are frozen, `obj.name = x` would fail when
   // the prototype has a `name`; turn such properties into accessors whose setter
   // defines an own property instead (as Hardened JavaScript does).
@@ -613,10 +650,8 @@
   }
 
   // The API as locked globals; `console` maps to print().
-  const lockedNames = new SetCtor();
   function lock(name, value) {
     defineProperty(g, name, { value, writable: false, enumerable: false, configurable: false });
-    call(setAdd, lockedNames, name);
   }
   for (const name of ownKeys(api)) lock(name, api[name]);
   const log = (...args) => ReflectApply(api.print, undefined, args);
@@ -672,15 +707,21 @@
     }
   }
   const globalProto = getPrototypeOf(g);
+  const baseEnumerable = objectKeys(g).length;
+  const baseSymbols = getOwnPropertySymbols(g).length;
 
   // Deletes what the previous run left on the global object; false when the
   // context can no longer be trusted (an undeletable global, a sealed global
-  // object, a replaced prototype).
+  // object, a replaced prototype). Listing every global costs ~10 µs, so it
+  // happens only when a cheap check sees a change: new enumerable or symbol
+  // keys, or a defineProperty-style call on the global object.
   function cleanGlobals() {
     if (!isExtensible(g) || getPrototypeOf(g) !== globalProto) return false;
-    const keys = ownKeys(g);
-    if (keys.length === baseline.size) return true;
-    for (const key of keys) {
+    if (!globalTouched && objectKeys(g).length === baseEnumerable && getOwnPropertySymbols(g).length === baseSymbols) {
+      return true;
+    }
+    globalTouched = false;
+    for (const key of ownKeys(g)) {
       if (!call(setHas, baseline, key) && !deleteProperty(g, key)) return false;
     }
     return true;
@@ -701,7 +742,7 @@
   // scope, so its declarations are visible and fresh on every run too.
   const PREFIX = GLOBAL_CONTEXT === ''
     ? '(function ' + BODY + ' (' + PARAMS + ') {'
-    : '(function () { var __jsp_policy = function ' + BODY + ' (' + PARAMS + ') {';
+    : '(function (' + PARAMS + ') { var __jsp_policy = function ' + BODY + ' () {';
   const SUFFIX = GLOBAL_CONTEXT === '' ? '\n})' : '\n};\n' + GLOBAL_CONTEXT + '\n;return __jsp_policy; })';
   prefixLength = PREFIX.length;
 
@@ -731,7 +772,8 @@
         return jsonStringify({ error: formatError(e) });
       }
       if (typeof fn !== 'function') return jsonStringify({ error: 'the policy source is not a script body' });
-      call(mapSet, programs, id, { name: StringCtor(name), fn });
+      const terminates = call(regexTest, INTERCEPTS, source) || call(regexTest, INTERCEPTS, GLOBAL_CONTEXT);
+      call(mapSet, programs, id, { name: StringCtor(name), fn, terminates });
       return '{}';
     },
     unload(id) {
@@ -745,18 +787,15 @@
       if (program === undefined) return '{"unknown":true}';
       const request = jsonParse(readInput());
       const response = {};
-      const exportsObject = {};
-      const s = { response, closed: false, error: undefined };
+      const args = [request, {}, program.name, response];
+      const s = { response, closed: false, error: undefined, terminates: program.terminates };
       state = s;
-      g.request = request;
-      g.exports = exportsObject;
-      g.__policy = program.name;
-      g.__response = response;
       try {
-        const policy = GLOBAL_CONTEXT === '' ? program.fn : program.fn();
-        ReflectApply(policy, g, [request, exportsObject, program.name, response]);
+        if (GLOBAL_CONTEXT === '') ReflectApply(program.fn, g, args);
+        else ReflectApply(ReflectApply(program.fn, g, args), g, []);
       } catch (e) {
-        s.error = formatError(e);
+        s.closed = true;
+        if (e !== EXIT) s.error = formatError(e);
       }
       s.closed = true;
       return serialiseResult(s);
