@@ -23,10 +23,21 @@ def add_parser(commands: Any) -> None:
         "everything is allowed, 1 when anything is denied, 2 for bad input.",
     )
     parser.add_argument("policies", nargs="+", metavar="POLICY_PATH", help="JsPolicy/JsPolicyBundle files or dirs")
-    parser.add_argument("--resource", "-r", action="append", required=True, metavar="PATH",
-                        help="resources to admit (files or directories; repeatable)")
-    parser.add_argument("--cluster", action="append", default=[], metavar="PATH",
-                        help="cluster state seen by get()/list() and namespaceSelectors (repeatable)")
+    parser.add_argument(
+        "--resource",
+        "-r",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="resources to admit (files or directories; repeatable)",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="cluster state seen by get()/list() and namespaceSelectors (repeatable)",
+    )
     parser.add_argument("--operation", choices=OPERATIONS, default="CREATE")
     parser.add_argument("--old", metavar="PATH", help="the old object, for UPDATE")
     parser.add_argument("--user", default=None, help="the requesting user (default kubernetes-admin)")
@@ -39,7 +50,7 @@ def add_parser(commands: Any) -> None:
 def user_from(args: argparse.Namespace) -> UserInfo:
     if args.user is None and args.group is None:
         return UserInfo()
-    groups = list(args.group or []) + ["system:authenticated"]
+    groups = [*(args.group or []), "system:authenticated"]
     return UserInfo(username=args.user or "kubernetes-admin", groups=groups)
 
 

@@ -114,8 +114,9 @@ def scenarios() -> list[tuple[str, JsPolicy]]:
     ]
 
 
-def measure(engine: PolicyEngine, name: str, policy: JsPolicy, request: Mapping[str, Any],
-            iterations: int, warmup: int) -> Figures:
+def measure(
+    engine: PolicyEngine, name: str, policy: JsPolicy, request: Mapping[str, Any], iterations: int, warmup: int
+) -> Figures:
     program = resolve_program(policy, None)
     for _ in range(warmup):
         outcome = engine.evaluate(policy, program, request)
@@ -162,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     where = f"pinned to CPU {pinned}" if pinned is not None else "not pinned"
     print(f"jspolicy bench: {args.iterations} evaluations per scenario, 1 thread, 1 warm context, {where}")
-    print(f"Python {machine['python']}, V8 {machine['v8']} (mini-racer {machine['mini_racer']}), "
-          f"{machine['cpus']} CPUs, AdmissionRequest {machine['request_bytes']} bytes\n")
+    print(
+        f"Python {machine['python']}, V8 {machine['v8']} (mini-racer {machine['mini_racer']}), "
+        f"{machine['cpus']} CPUs, AdmissionRequest {machine['request_bytes']} bytes\n"
+    )
     print(f"{'SCENARIO':<34}{'EVALS/S':>10}{'P50 µs':>10}{'P95 µs':>10}{'P99 µs':>10}")
     for r in results:
         print(f"{r.scenario:<34}{r.per_second:>10.0f}{r.p50_us:>10.1f}{r.p95_us:>10.1f}{r.p99_us:>10.1f}")

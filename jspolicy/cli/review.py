@@ -19,8 +19,13 @@ def add_parser(commands: Any) -> None:
         description="Print the AdmissionReview response the webhook /policy/<name> would send. Policy matching is "
         "not re-checked (the webhook trusts the API server). Exit status: 0 allowed, 1 denied, 2 bad input.",
     )
-    parser.add_argument("--policy", required=True, action="append", metavar="PATH",
-                        help="JsPolicy (and JsPolicyBundle) files or directories")
+    parser.add_argument(
+        "--policy",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="JsPolicy (and JsPolicyBundle) files or directories",
+    )
     parser.add_argument("--request", required=True, metavar="FILE", help="an AdmissionReview as JSON ('-' = stdin)")
     parser.add_argument("--cluster", action="append", default=[], metavar="PATH", help="cluster state for get()/list()")
     parser.add_argument("--name", help="the policy to run when the files hold several")

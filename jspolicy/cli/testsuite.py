@@ -21,8 +21,18 @@ from jspolicy.resources.manifests import ManifestError, load_manifests, parse_ya
 
 SUITE_KEYS = {"policies", "cluster", "cases"}
 CASE_KEYS = {"name", "policy", "resource", "operation", "oldResource", "user", "groups", "cluster", "expect"}
-EXPECT_KEYS = {"called", "allowed", "code", "reason", "message", "messageRegex", "warnings", "warningsContain",
-               "patch", "mutated"}
+EXPECT_KEYS = {
+    "called",
+    "allowed",
+    "code",
+    "reason",
+    "message",
+    "messageRegex",
+    "warnings",
+    "warningsContain",
+    "patch",
+    "mutated",
+}
 
 
 class SuiteError(Exception):
@@ -57,7 +67,9 @@ def discover(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            suites.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".test.yaml", ".test.yml"))))
+            suites.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".test.yaml", ".test.yml")))
+            )
         elif path.is_file():
             suites.append(path)
         else:

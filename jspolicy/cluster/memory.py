@@ -66,7 +66,7 @@ class MemoryCluster:
     def create(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
         try:
             info, namespace = self._target(obj)
-        except _Refused as refused:
+        except _RefusedError as refused:
             return refused.result
         metadata = dict(obj.get("metadata") or {})
         name = metadata.get("name") or ""
@@ -76,7 +76,8 @@ class MemoryCluster:
             )
         if not name:
             return WriteResult.failed(
-                "Invalid", f'{_resource(info)} "" is invalid: metadata.name: Required value: name or generateName is required'
+                "Invalid",
+                f'{_resource(info)} "" is invalid: metadata.name: Required value: name or generateName is required',
             )
         with self._lock:
             bucket = self._objects.setdefault((info.group, info.kind), {})
@@ -99,7 +100,7 @@ class MemoryCluster:
     def update(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
         try:
             info, namespace = self._target(obj)
-        except _Refused as refused:
+        except _RefusedError as refused:
             return refused.result
         metadata = dict(obj.get("metadata") or {})
         name = str(metadata.get("name") or "")
@@ -133,7 +134,7 @@ class MemoryCluster:
     def remove(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
         try:
             info, namespace = self._target(obj)
-        except _Refused as refused:
+        except _RefusedError as refused:
             return refused.result
         name = str((obj.get("metadata") or {}).get("name") or "")
         with self._lock:
@@ -148,7 +149,7 @@ class MemoryCluster:
 
     def _resolve(self, kind: str, api_version: str) -> tuple[_Key, KindInfo | None]:
         info = self.kinds.lookup(api_version, kind)
-        group, version = split_api_version(api_version)
+        group, _ = split_api_version(api_version)
         if info is None:
             with self._lock:
                 known = (group, kind) in self._objects
@@ -157,13 +158,13 @@ class MemoryCluster:
         return (group, kind), info
 
     def _target(self, obj: Mapping[str, Any]) -> tuple[KindInfo, str]:
-        """The kind and namespace a write goes to; raises _Refused as the API server would."""
+        """The kind and namespace a write goes to; raises _RefusedError as the API server would."""
         info = self.kinds.lookup(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
         if info is None:
-            raise _Refused(WriteResult.failed("NotFound", "the server could not find the requested resource"))
+            raise _RefusedError(WriteResult.failed("NotFound", "the server could not find the requested resource"))
         namespace = str((obj.get("metadata") or {}).get("namespace") or "")
         if info.namespaced and not namespace:
-            raise _Refused(WriteResult.failed("BadRequest", f"a namespace is required for {info.kind} objects"))
+            raise _RefusedError(WriteResult.failed("BadRequest", f"a namespace is required for {info.kind} objects"))
         return info, namespace if info.namespaced else ""
 
     def _store(self, obj: dict[str, Any]) -> None:
@@ -180,7 +181,7 @@ class MemoryCluster:
         self._objects.setdefault((group, kind), {})[(namespace, str(metadata.get("name", "")))] = obj
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     def __init__(self, result: WriteResult) -> None:
         super().__init__(result.message)
         self.result = result

@@ -204,9 +204,7 @@ def validate_label_selector(selector: Mapping[str, Any] | None, path: Path) -> l
         values = expression.get("values") or []
         if operator in ("In", "NotIn"):
             if not values:
-                errors.append(
-                    required(at.child("values"), "must be specified when `operator` is 'In' or 'NotIn'")
-                )
+                errors.append(required(at.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"))
         elif operator in ("Exists", "DoesNotExist"):
             if values:
                 errors.append(

@@ -146,7 +146,9 @@ def validate_policy(obj: Mapping[str, Any], old: Mapping[str, Any] | None = None
     errors += _validate_operations(spec.get("operations") or [], policy_type, spec_path.child("operations"))
     errors += _validate_rule(spec, spec_path)
     if policy_type == CONTROLLER and "*" in (spec.get("resources") or []):
-        errors.append(invalid(spec_path.child("resources"), spec.get("resources"), "controller policies cannot use '*'"))
+        errors.append(
+            invalid(spec_path.child("resources"), spec.get("resources"), "controller policies cannot use '*'")
+        )
     if old is not None:
         old_type = (old.get("spec") or {}).get("type") or ""
         if old_type != policy_type:
@@ -171,9 +173,7 @@ def validate_policy(obj: Mapping[str, Any], old: Mapping[str, Any] | None = None
         errors.append(invalid(spec_path.child("violationPolicy"), violation, "needs to be one of [Deny Warn Dry]"))
     size = spec.get("auditLogSize")
     if size is not None and not 1 <= size <= MAX_AUDIT_LOG_SIZE:
-        errors.append(
-            invalid(spec_path.child("auditLogSize"), size, "The audit log size needs to be between 1 and 40")
-        )
+        errors.append(invalid(spec_path.child("auditLogSize"), size, "The audit log size needs to be between 1 and 40"))
     return errors
 
 
@@ -255,7 +255,9 @@ def validate_resources(resources: list[str], path: Path) -> list[FieldError]:
     if len(resources) > 1 and has_double_wildcard:
         errors.append(invalid(path, resources, "if '*/*' is present, must not specify other resources"))
     if has_single_wildcard and has_plain:
-        errors.append(invalid(path, resources, "if '*' is present, must not specify other resources without subresources"))
+        errors.append(
+            invalid(path, resources, "if '*' is present, must not specify other resources without subresources")
+        )
     return errors
 
 

@@ -57,7 +57,8 @@ class HostChannel:
 
     def started(self, token: int) -> bool:
         """Whether JS has begun the evaluation that carries ``token``."""
-        return _INT.unpack_from(self._view, _STARTED)[0] == token
+        started: int = _INT.unpack_from(self._view, _STARTED)[0]
+        return started == token
 
     def abort(self, token: int) -> None:
         """Ask JS to skip the evaluation with ``token`` if it has not begun yet."""

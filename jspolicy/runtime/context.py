@@ -20,7 +20,7 @@ from jspolicy import fastjson
 from jspolicy.runtime.channel import HostChannel
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
 from jspolicy.runtime.settings import RuntimeSettings
-from jspolicy.runtime.v8 import Isolate, V8Error, V8OutOfMemory, V8Terminated
+from jspolicy.runtime.v8 import Isolate, V8Error, V8OutOfMemoryError, V8TerminatedError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Host(Protocol):
     def print(self, line: str) -> None: ...
 
 
-class ContextUnusable(Exception):
+class ContextUnusableError(Exception):
     """The context must be replaced; the run did not happen and may be retried."""
 
 
@@ -64,9 +64,7 @@ class PolicyContext:
         self._channel = HostChannel(self._buffer.view)
         self._isolate.make_host_function("__jsp_host_raw")
         config = json.dumps({"limits": settings.limits.as_js(), "globalContext": settings.global_context})
-        self._isolate.eval(
-            f"({RUNTIME_SOURCE})(globalThis, {config}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT
-        )
+        self._isolate.eval(f"({RUNTIME_SOURCE})(globalThis, {config}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT)
         self._loaded: OrderedDict[str, None] = OrderedDict()
         self._token = 0
         self._run: _Run | None = None
@@ -78,7 +76,7 @@ class PolicyContext:
     def evaluate(self, program: PolicyProgram, request_json: str, host: Host, deadline: float) -> RawResult:
         """Run ``program`` on one AdmissionRequest (JSON text).
 
-        Raises ContextUnusable when the context was found broken before the
+        Raises ContextUnusableError when the context was found broken before the
         policy started; the caller retries on a fresh context.
         """
         self.evaluations += 1
@@ -133,7 +131,7 @@ class PolicyContext:
         if outcome.get("unknown"):
             self._loaded.pop(program.key, None)
             self.needs_replacement = True
-            raise ContextUnusable("program was not loaded")
+            raise ContextUnusableError("program was not loaded")
         return _decode_result(outcome)
 
     def _call(self, code: str, input_text: str, run: _Run) -> dict[str, Any] | RawResult:
@@ -147,9 +145,9 @@ class PolicyContext:
             self._isolate.cancel(task)  # exit() came before the task id was known
         try:
             text = self._wait(task, token, run)
-        except V8Terminated:
+        except V8TerminatedError:
             return self._terminated(run)
-        except V8OutOfMemory:
+        except V8OutOfMemoryError:
             self.needs_replacement = True
             limit = self.settings.heap_limit_mb
             return RawResult.failure(
@@ -161,7 +159,7 @@ class PolicyContext:
         outcome = fastjson.loads(text)
         if outcome.get("aborted") or outcome.get("recycle"):
             self.needs_replacement = True
-            raise ContextUnusable("the previous run left the context unusable")
+            raise ContextUnusableError("the previous run left the context unusable")
         return dict(outcome)
 
     def _wait(self, task: int, token: int, run: _Run) -> str:
@@ -176,7 +174,7 @@ class PolicyContext:
             if not self._channel.started(token):
                 self.needs_replacement = True
                 self._isolate.close(wedged=True)
-                raise ContextUnusable("the context is busy with work left by an earlier run")
+                raise ContextUnusableError("the context is busy with work left by an earlier run")
         try:
             return str(isolate.result(timeout=max(0.0, run.deadline - time.monotonic())))
         except queue.Empty:

@@ -13,6 +13,7 @@ import http.client
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -29,7 +30,7 @@ def host_allowed(url: str, allowed: tuple[str, ...] | None) -> bool:
     """``allowed`` holds host patterns (``api.example.com``, ``*.corp``, ``host:8443``)."""
     if allowed is None:
         return True
-    parsed = urllib.request.urlparse(url)
+    parsed = urllib.parse.urlparse(url)
     host = (parsed.hostname or "").lower()
     with_port = f"{host}:{parsed.port}" if parsed.port else host
     return any(fnmatch.fnmatchcase(host, p.lower()) or fnmatch.fnmatchcase(with_port, p.lower()) for p in allowed)
@@ -51,14 +52,16 @@ def fetch(url: str, options: Mapping[str, Any], *, timeout: float, allowed: tupl
     """Perform the request; returns {status, statusText, headers, body} or raises FetchError."""
     if timeout <= 0:
         raise FetchError("the policy's time is up")
-    if urllib.request.urlparse(url).scheme not in ("http", "https"):
+    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
         raise FetchError(f'unsupported protocol scheme in "{url}"')
     if not host_allowed(url, allowed):
         raise FetchError(f"host of {url} is not allowed (JSPOLICY_FETCH_ALLOWED_HOSTS)")
     method = str(options.get("method") or "GET").upper()
     body = options.get("body")
     request = urllib.request.Request(
-        url, data=body.encode("utf-8") if isinstance(body, str) else None, method=method,
+        url,
+        data=body.encode("utf-8") if isinstance(body, str) else None,
+        method=method,
         headers=dict(options.get("headers") or {}),
     )
     context = ssl.create_default_context()

@@ -152,8 +152,12 @@ class HostFunctions:
         url, options = args
         timeout = min(self.settings.fetch_timeout_seconds, deadline - time.monotonic())
         try:
-            return fetch(url, options if isinstance(options, Mapping) else {}, timeout=timeout,
-                         allowed=self.settings.fetch_allowed_hosts)
+            return fetch(
+                url,
+                options if isinstance(options, Mapping) else {},
+                timeout=timeout,
+                allowed=self.settings.fetch_allowed_hosts,
+            )
         except FetchError as error:
             return {"__throw": f"fetchSync: {error}"}
 

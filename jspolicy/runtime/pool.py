@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 
-from jspolicy.runtime.context import ContextUnusable, Host, PolicyContext
+from jspolicy.runtime.context import ContextUnusableError, Host, PolicyContext
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
 from jspolicy.runtime.settings import RuntimeSettings
 
@@ -64,7 +64,7 @@ class RuntimePool:
                 context = slot if slot is not None else self._new_context()
                 try:
                     return context.evaluate(program, request_json, host, deadline)
-                except ContextUnusable as reason:
+                except ContextUnusableError as reason:
                     log.warning("replacing a JavaScript context before running %s: %s", program.name, reason)
                 finally:
                     slot = self._keep(context)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
-import queue
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,20 +60,20 @@ class V8ParseError(V8Error):
     """The code did not parse."""
 
 
-class V8OutOfMemory(V8Error):
+class V8OutOfMemoryError(V8Error):
     """The isolate's hard heap limit was reached."""
 
 
-class V8Terminated(V8Error):
+class V8TerminatedError(V8Error):
     """Execution was terminated (a timeout or a terminal helper call)."""
 
 
 _ERRORS: dict[int, type[V8Error]] = {
     _EXECUTE_ERROR: V8Error,
     _PARSE_ERROR: V8ParseError,
-    _OOM_ERROR: V8OutOfMemory,
-    _TIMEOUT_ERROR: V8Terminated,
-    _TERMINATED: V8Terminated,
+    _OOM_ERROR: V8OutOfMemoryError,
+    _TIMEOUT_ERROR: V8TerminatedError,
+    _TERMINATED: V8TerminatedError,
     _VALUE_ERROR: V8Error,
     _KEY_ERROR: V8Error,
 }
@@ -274,9 +274,9 @@ __all__ = [
     "Isolate",
     "SharedBuffer",
     "V8Error",
-    "V8OutOfMemory",
+    "V8OutOfMemoryError",
     "V8ParseError",
-    "V8Terminated",
+    "V8TerminatedError",
     "installed_mini_racer_version",
     "library",
     "v8_version",

@@ -1,0 +1,72 @@
+"""Shared fixtures: real V8 contexts, the real engine, an in-memory cluster."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
+from jspolicy.admission.request import UserInfo, build_request
+from jspolicy.cluster.memory import MemoryCluster
+from jspolicy.resources.policy import API_VERSION, JsPolicy
+from jspolicy.resources.policyset import resolve_program
+from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.settings import RuntimeSettings
+
+POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+}
+
+
+def make_policy(javascript: str, name: str = "test.policies.jspolicy.com", **spec: Any) -> JsPolicy:
+    """A JsPolicy for ``javascript``; ``spec`` overrides fields (operations, type, violationPolicy, ...)."""
+    body: dict[str, Any] = {"operations": ["*"], "resources": ["*"], "javascript": javascript}
+    body.update(spec)
+    return JsPolicy({"apiVersion": API_VERSION, "kind": "JsPolicy", "metadata": {"name": name}, "spec": body})
+
+
+def pod(**overrides: Any) -> dict[str, Any]:
+    obj = copy.deepcopy(POD)
+    obj.update(overrides)
+    return obj
+
+
+@pytest.fixture(scope="session")
+def pool() -> Iterator[RuntimePool]:
+    runtime = RuntimePool(RuntimeSettings(pool_size=2))
+    yield runtime
+    runtime.close()
+
+
+Evaluate = Callable[..., AdmissionOutcome]
+
+
+@pytest.fixture
+def evaluate(pool: RuntimePool) -> Evaluate:
+    """evaluate(js_or_policy, obj=POD, *, operation="CREATE", old=None, cluster=(), user=None, **spec)."""
+
+    def run(
+        policy: str | JsPolicy,
+        obj: Mapping[str, Any] | None = None,
+        *,
+        operation: str = "CREATE",
+        old: Mapping[str, Any] | None = None,
+        cluster: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...] = (),
+        user: UserInfo | None = None,
+        dry_run: bool = False,
+        **spec: Any,
+    ) -> AdmissionOutcome:
+        js_policy = policy if isinstance(policy, JsPolicy) else make_policy(policy, **spec)
+        memory = MemoryCluster(cluster)
+        subject = POD if obj is None and old is None else obj
+        request = build_request(memory.kinds, operation, subject, old, user=user, dry_run=dry_run)
+        engine = PolicyEngine(pool, memory)
+        return engine.evaluate(js_policy, resolve_program(js_policy, None), request)
+
+    return run
