@@ -114,46 +114,21 @@ _BUILTIN: tuple[tuple[str, str, str, str, bool], ...] = (
     ("wgpolicyk8s.io", "v1alpha2", "ClusterPolicyReport", "clusterpolicyreports", False),
 )
 
-# Older versions still served for a kind (the apiserver converts between them).
-_EXTRA_VERSIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("autoscaling", "HorizontalPodAutoscaler"): ("v1",),
-    ("batch", "CronJob"): ("v1beta1",),
-    ("policy", "PodDisruptionBudget"): ("v1beta1",),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"): ("v1beta3",),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): ("v1beta3",),
-    ("resource.k8s.io", "DeviceClass"): ("v1beta2", "v1beta1"),
-    ("resource.k8s.io", "ResourceClaim"): ("v1beta2", "v1beta1"),
-    ("resource.k8s.io", "ResourceClaimTemplate"): ("v1beta2", "v1beta1"),
-    ("resource.k8s.io", "ResourceSlice"): ("v1beta2", "v1beta1"),
-}
-
 
 class KindRegistry:
-    """Kinds by (group, kind) and by (group, plural), version-agnostic where Kubernetes is."""
+    """Kinds by (group, kind), at any version (the API server converts between versions)."""
 
     def __init__(self, kinds: Iterable[KindInfo] = ()) -> None:
         self._by_kind: dict[tuple[str, str], KindInfo] = {}
-        self._by_plural: dict[tuple[str, str], KindInfo] = {}
-        self._versions: dict[tuple[str, str], list[str]] = {}
         for info in kinds:
             self.add(info)
 
     @classmethod
     def builtin(cls) -> KindRegistry:
-        registry = cls(KindInfo(*row) for row in _BUILTIN)
-        for (group, kind), versions in _EXTRA_VERSIONS.items():
-            for version in versions:
-                registry._versions[(group, kind)].append(version)
-        return registry
+        return cls(KindInfo(*row) for row in _BUILTIN)
 
     def add(self, info: KindInfo) -> None:
-        key = (info.group, info.kind)
-        if key not in self._by_kind:
-            self._by_kind[key] = info
-        self._by_plural.setdefault((info.group, info.plural), info)
-        versions = self._versions.setdefault(key, [])
-        if info.version not in versions:
-            versions.append(info.version)
+        self._by_kind.setdefault((info.group, info.kind), info)
 
     def add_crd(self, crd: Mapping[str, Any]) -> KindInfo:
         """Register the kind of a CustomResourceDefinition manifest."""
@@ -179,9 +154,3 @@ class KindRegistry:
         if version != info.version:
             info = KindInfo(group, version, kind, info.plural, info.namespaced)
         return info
-
-    def by_resource(self, group: str, plural: str) -> KindInfo | None:
-        return self._by_plural.get((group, plural))
-
-    def served_versions(self, group: str, kind: str) -> list[str]:
-        return list(self._versions.get((group, kind), []))

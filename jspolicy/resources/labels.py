@@ -34,23 +34,49 @@ def max_length_error(n: int) -> str:
     return f"must be no more than {n} characters"
 
 
-def dns1123_subdomain_errors(value: str) -> list[str]:
+def _format_errors(value: str, max_length: int, pattern: re.Pattern[str], message: str) -> list[str]:
+    """A length check and a format check, as apimachinery's validators report them."""
     errors = []
-    if len(value) > 253:
-        errors.append(max_length_error(253))
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errors.append(
-            regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                "and must start and end with an alphanumeric character",
-                DNS1123_FMT,
-                "example.com",
-            )
-        )
+    if len(value) > max_length:
+        errors.append(max_length_error(max_length))
+    if not pattern.match(value):
+        errors.append(message)
     return errors
 
 
+_DNS1123_MESSAGE = regex_error(
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character",
+    DNS1123_FMT,
+    "example.com",
+)
+_NAME_MESSAGE = regex_error(
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+    NAME_FMT,
+    "MyName",
+    "my.name",
+    "123-abc",
+)
+_VALUE_MESSAGE = regex_error(
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character",
+    VALUE_FMT,
+    "MyValue",
+    "my_value",
+    "12345",
+)
+
+
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    return _format_errors(value, 253, _DNS1123_SUBDOMAIN, _DNS1123_MESSAGE)
+
+
+def label_value_errors(value: str) -> list[str]:
+    return _format_errors(value, 63, _VALUE, _VALUE_MESSAGE)
+
+
 def qualified_name_errors(value: str) -> list[str]:
+    """A label key: ``name`` or ``prefix/name`` (IsQualifiedName)."""
     parts = value.split("/")
     errors: list[str] = []
     if len(parts) == 1:
@@ -62,52 +88,14 @@ def qualified_name_errors(value: str) -> list[str]:
         else:
             errors.extend("prefix part " + e for e in dns1123_subdomain_errors(prefix))
     else:
-        return [
-            "a qualified name "
-            + regex_error(
-                "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character",
-                NAME_FMT,
-                "MyName",
-                "my.name",
-                "123-abc",
-            )
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
+        prefix_hint = "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        return [f"a qualified name {_NAME_MESSAGE} {prefix_hint}"]
     if not name:
         errors.append("name part must be non-empty")
     elif len(name) > 63:
         errors.append("name part " + max_length_error(63))
     if not _NAME.match(name):
-        errors.append(
-            "name part "
-            + regex_error(
-                "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character",
-                NAME_FMT,
-                "MyName",
-                "my.name",
-                "123-abc",
-            )
-        )
-    return errors
-
-
-def label_value_errors(value: str) -> list[str]:
-    errors = []
-    if len(value) > 63:
-        errors.append(max_length_error(63))
-    if not _VALUE.match(value):
-        errors.append(
-            regex_error(
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-                "and must start and end with an alphanumeric character",
-                VALUE_FMT,
-                "MyValue",
-                "my_value",
-                "12345",
-            )
-        )
+        errors.append("name part " + _NAME_MESSAGE)
     return errors
 
 

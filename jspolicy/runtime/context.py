@@ -65,7 +65,7 @@ class PolicyContext:
         self._isolate.make_host_function("__jsp_host_raw")
         config = json.dumps({"limits": settings.limits.as_js(), "globalContext": settings.global_context})
         self._isolate.eval(f"({RUNTIME_SOURCE})(globalThis, {config}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT)
-        self._loaded: OrderedDict[str, None] = OrderedDict()
+        self._loaded: OrderedDict[str, str] = OrderedDict()  # program key -> its run task
         self._token = 0
         self._run: _Run | None = None
         self.evaluations = 0
@@ -100,9 +100,6 @@ class PolicyContext:
         """Whether the global object holds only the baseline (for tests and health)."""
         return bool(self._isolate.eval("__jsp.globalsClean()", timeout=SETUP_TIMEOUT))
 
-    def heap_used_bytes(self) -> int:
-        return int(json.loads(self._isolate.heap_stats())["used_heap_size"])
-
     def close(self) -> None:
         self._isolate.close()
 
@@ -113,19 +110,20 @@ class PolicyContext:
     # -- loading and running ---------------------------------------------------------------
 
     def _load(self, program: PolicyProgram, run: _Run) -> RawResult | None:
-        outcome = self._call(f"__jsp.load({json.dumps(program.key)},{json.dumps(program.name)})", program.source, run)
+        code = f"__jsp.load({json.dumps(program.key)},{json.dumps(program.name)}){TASK_SOURCE_URL}"
+        outcome = self._call(code, program.source, run)
         if isinstance(outcome, RawResult):
             return outcome
         if "error" in outcome:
             return RawResult.failure(ErrorKind.EXCEPTION, outcome["error"])
-        self._loaded[program.key] = None
+        self._loaded[program.key] = f"__jsp.run({json.dumps(program.key)}){TASK_SOURCE_URL}"
         while len(self._loaded) > LOADED_PROGRAMS:
             evicted, _ = self._loaded.popitem(last=False)
-            self._isolate.eval(f"__jsp.unload({json.dumps(evicted)})", timeout=SETUP_TIMEOUT)
+            self._isolate.eval(f"__jsp.unload({json.dumps(evicted)}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT)
         return None
 
     def _call_run(self, program: PolicyProgram, request_json: str, run: _Run) -> RawResult:
-        outcome = self._call(f"__jsp.run({json.dumps(program.key)})", request_json, run)
+        outcome = self._call(self._loaded[program.key], request_json, run)
         if isinstance(outcome, RawResult):
             return outcome
         if outcome.get("unknown"):
@@ -139,7 +137,7 @@ class PolicyContext:
         self._token += 1
         token = self._token
         self._channel.begin(token, input_text)
-        task = self._isolate.post(code + TASK_SOURCE_URL)
+        task = self._isolate.post(code)
         run.task = task
         if run.exit_payload is not None:
             self._isolate.cancel(task)  # exit() came before the task id was known

@@ -45,11 +45,6 @@ class RuntimePool:
             for slot in slots:
                 self._slots.put(slot)
 
-    @property
-    def warm_contexts(self) -> int:
-        with self._lock:
-            return len(self._contexts)
-
     def evaluate(self, program: PolicyProgram, request_json: str, host: Host, timeout: float) -> RawResult:
         """Run one policy; ``timeout`` bounds the whole call, pool wait included."""
         deadline = time.monotonic() + timeout

@@ -8,10 +8,13 @@ mean "everything", as in jsPolicy, so existing policies keep working.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 DEFAULT_POOL_SIZE = 4
+
+_N = TypeVar("_N", int, float)
 
 
 class SettingsError(ValueError):
@@ -77,29 +80,27 @@ class RuntimeSettings:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    value = _number(env, name, default, int, "an integer")
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")
     return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default, float, "a number")
+    if not value > 0:
+        raise SettingsError(f"{name}={value} must be greater than 0")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, convert: Callable[[str], _N], kind: str) -> _N:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        return convert(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if not value > 0:
-        raise SettingsError(f"{name}={raw} must be greater than 0")
-    return value
+        raise SettingsError(f"{name}={raw!r} is not {kind}") from None
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
