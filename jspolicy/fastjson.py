@@ -4,9 +4,16 @@ integers beyond 64 bits (which Kubernetes objects may hold and which must stay e
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
+
+# JSON.stringify writes a lone UTF-16 surrogate as an escape (paired ones stay raw
+# characters). Decoded, it would be a str that cannot be encoded as UTF-8 later, so
+# it becomes U+FFFD, as V8's and Go's UTF-8 conversion make it. An escaped backslash
+# before "ud800" (an even run of backslashes) is left alone.
+_LONE_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def dumps(value: Any) -> str:
@@ -21,3 +28,10 @@ def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+def loads_from_js(text: str) -> Any:
+    """Decode JSON that JavaScript produced (JSON.stringify), lone surrogates replaced."""
+    if "\\u" in text:
+        text = _LONE_SURROGATE.sub(r"\1\\ufffd", text)
+    return loads(text)

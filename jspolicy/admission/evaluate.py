@@ -89,7 +89,7 @@ def respond(policy: JsPolicy, raw: RawResult, request: Mapping[str, Any]) -> Adm
             outcome.reason = raw.reason or FORBIDDEN
             outcome.message = raw.message or ""
         elif raw.patched is not None and policy.type == MUTATING:
-            changes = diff(request.get("object"), fastjson.loads(raw.patched))
+            changes = diff(request.get("object"), fastjson.loads_from_js(raw.patched))
             if changes.patch:
                 outcome.patch = changes.patch
                 outcome.patched_object = changes.result

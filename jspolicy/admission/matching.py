@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jspolicy.resources.labels import SelectorError, from_label_selector
+from jspolicy.resources.kinds import KindRegistry
+from jspolicy.resources.labels import Selector, SelectorError, from_label_selector
 from jspolicy.resources.policy import JsPolicy
 
 # Webhooks are never called for these (k8s IsExemptAdmissionConfigurationResource).
@@ -29,6 +30,7 @@ EXEMPT_RESOURCES = frozenset(
 )
 
 NamespaceLabels = Callable[[str], Mapping[str, str] | None]
+_BUILTIN_KINDS = KindRegistry.builtin()
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,15 @@ def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, str] | None:
     return (obj.get("metadata") or {}).get("labels") or {}
 
 
-def match(policy: JsPolicy, request: Mapping[str, Any], namespace_labels: NamespaceLabels) -> Match:
+def _selects(selector: Selector, obj: Any) -> bool:
+    """objectSelector on one side of the request: a missing object never matches."""
+    return isinstance(obj, Mapping) and selector.matches(_labels(obj))
+
+
+def match(
+    policy: JsPolicy, request: Mapping[str, Any], namespace_labels: NamespaceLabels, kinds: KindRegistry | None = None
+) -> Match:
+    """``kinds`` says which versions a resource is served at (for matchPolicy Equivalent)."""
     resource = request.get("resource") or {}
     group, plural = resource.get("group", ""), resource.get("resource", "")
     subresource = request.get("subResource") or ""
@@ -64,16 +74,16 @@ def match(policy: JsPolicy, request: Mapping[str, Any], namespace_labels: Namesp
         if not namespace_selector.matches(labels):
             return Match(False, f"namespaceSelector does not match namespace {namespace!r}")
     if not object_selector.empty and not (
-        object_selector.matches(_labels(request.get("object")))
-        or object_selector.matches(_labels(request.get("oldObject")))
+        _selects(object_selector, request.get("object")) or _selects(object_selector, request.get("oldObject"))
     ):
         return Match(False, "objectSelector matches neither the object nor the old object")
-    return _match_rule(policy, request, group, plural, subresource, namespace, is_namespace)
+    return _match_rule(policy, request, kinds or _BUILTIN_KINDS, group, plural, subresource, namespace, is_namespace)
 
 
 def _match_rule(
     policy: JsPolicy,
     request: Mapping[str, Any],
+    kinds: KindRegistry,
     group: str,
     plural: str,
     subresource: str,
@@ -88,8 +98,11 @@ def _match_rule(
         return Match(False, f"API group {group!r} is not in {groups}")
     version = (request.get("resource") or {}).get("version", "")
     versions = policy.api_versions
-    if "*" not in versions and version not in versions and policy.match_policy != "Equivalent":
-        return Match(False, f"version {version!r} is not in {versions} (matchPolicy: Exact)")
+    if "*" not in versions and version not in versions:
+        if policy.match_policy != "Equivalent":
+            return Match(False, f"version {version!r} is not in {versions} (matchPolicy: Exact)")
+        if not kinds.served_versions(group, plural) & set(versions):
+            return Match(False, f"{plural} is not served at any of {versions}")
     if not any(_resource_matches(entry, plural, subresource) for entry in policy.resources):
         shown = f"{plural}/{subresource}" if subresource else plural
         return Match(False, f"resource {shown!r} does not match {policy.resources}")

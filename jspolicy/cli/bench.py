@@ -134,6 +134,17 @@ def measure(
     return Figures(name, iterations, iterations / elapsed, cuts[49] * 1e6, cuts[94] * 1e6, cuts[98] * 1e6)
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run(args: argparse.Namespace) -> int:
     pinned = None
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
@@ -154,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         "v8": v8_version(),
         "mini_racer": installed_mini_racer_version(),
         "cpus": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "pinned_to_cpu": pinned,
         "request_bytes": len(json.dumps(request, separators=(",", ":"))),
     }
@@ -164,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
     where = f"pinned to CPU {pinned}" if pinned is not None else "not pinned"
     print(f"jspolicy bench: {args.iterations} evaluations per scenario, 1 thread, 1 warm context, {where}")
     print(
-        f"Python {machine['python']}, V8 {machine['v8']} (mini-racer {machine['mini_racer']}), "
-        f"{machine['cpus']} CPUs, AdmissionRequest {machine['request_bytes']} bytes\n"
+        f"{machine['cpu']}, {machine['cpus']} CPUs; Python {machine['python']}, V8 {machine['v8']} "
+        f"(mini-racer {machine['mini_racer']}); AdmissionRequest {machine['request_bytes']} bytes\n"
     )
     print(f"{'SCENARIO':<34}{'EVALS/S':>10}{'P50 µs':>10}{'P95 µs':>10}{'P99 µs':>10}")
     for r in results:

@@ -128,7 +128,7 @@ class OfflineSession:
         user: UserInfo | None = None,
     ) -> Evaluation | Skipped:
         request = build_request(self.cluster.kinds, operation, obj, old, user=user)
-        matched: Match = match(policy, request, self.cluster.namespace_labels)
+        matched: Match = match(policy, request, self.cluster.namespace_labels, self.cluster.kinds)
         if not matched.called:
             return Skipped(policy, matched.why)
         try:

@@ -40,7 +40,8 @@ def decode_bundle(bundle: str) -> str:
 @functools.lru_cache(maxsize=512)
 def _decode(bundle: str) -> str:
     try:
-        compressed = base64.b64decode(bundle.encode("ascii"), validate=False)
+        # Go's decoder (encoding/json []byte) skips \r and \n and rejects anything else.
+        compressed = base64.b64decode(bundle.replace("\r", "").replace("\n", "").encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as error:
         raise BundleError(f"spec.bundle is not valid base64: {error}") from None
     try:
@@ -57,10 +58,14 @@ def _decode(bundle: str) -> str:
 
 
 def bundle_hash(javascript: str, dependencies: Mapping[str, str] | None) -> str:
-    """``status.bundleHash`` exactly as jsPolicy computes it ("" without javascript)."""
+    """``status.bundleHash`` exactly as jsPolicy computes it ("" without javascript).
+
+    ``dependencies`` is the spec field as written: None (absent) hashes as null, an
+    empty map as ``{}``, as Go marshals them."""
     if not javascript:
         return ""
     payload = gojson.marshal(
-        {"dependencies": dict(dependencies) if dependencies else None, "javascript": javascript}, sort_keys=True
+        {"dependencies": None if dependencies is None else dict(dependencies), "javascript": javascript},
+        sort_keys=True,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -115,20 +115,37 @@ _BUILTIN: tuple[tuple[str, str, str, str, bool], ...] = (
 )
 
 
+# Older versions still served for a kind; matchPolicy Equivalent can match them.
+_EXTRA_VERSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("autoscaling", "horizontalpodautoscalers"): ("v1",),
+    ("flowcontrol.apiserver.k8s.io", "flowschemas"): ("v1beta3",),
+    ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"): ("v1beta3",),
+    ("resource.k8s.io", "deviceclasses"): ("v1beta2", "v1beta1"),
+    ("resource.k8s.io", "resourceclaims"): ("v1beta2", "v1beta1"),
+    ("resource.k8s.io", "resourceclaimtemplates"): ("v1beta2", "v1beta1"),
+    ("resource.k8s.io", "resourceslices"): ("v1beta2", "v1beta1"),
+}
+
+
 class KindRegistry:
     """Kinds by (group, kind), at any version (the API server converts between versions)."""
 
     def __init__(self, kinds: Iterable[KindInfo] = ()) -> None:
         self._by_kind: dict[tuple[str, str], KindInfo] = {}
+        self._served: dict[tuple[str, str], set[str]] = {}  # (group, plural) -> versions
         for info in kinds:
             self.add(info)
 
     @classmethod
     def builtin(cls) -> KindRegistry:
-        return cls(KindInfo(*row) for row in _BUILTIN)
+        registry = cls(KindInfo(*row) for row in _BUILTIN)
+        for key, versions in _EXTRA_VERSIONS.items():
+            registry._served[key].update(versions)
+        return registry
 
     def add(self, info: KindInfo) -> None:
         self._by_kind.setdefault((info.group, info.kind), info)
+        self._served.setdefault((info.group, info.plural), set()).add(info.version)
 
     def add_crd(self, crd: Mapping[str, Any]) -> KindInfo:
         """Register the kind of a CustomResourceDefinition manifest."""
@@ -154,3 +171,7 @@ class KindRegistry:
         if version != info.version:
             info = KindInfo(group, version, kind, info.plural, info.namespaced)
         return info
+
+    def served_versions(self, group: str, plural: str) -> set[str]:
+        """The versions the API server serves a resource at (empty when unknown)."""
+        return set(self._served.get((group, plural), ()))

@@ -26,7 +26,7 @@ DNS1123_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 def regex_error(message: str, fmt: str, *examples: str) -> str:
     if not examples:
         return f"{message} (regex used for validation is '{fmt}')"
-    shown = "".join(("  or " if i else "") + f"'{e}', " for i, e in enumerate(examples))
+    shown = "".join((" or " if i else "") + f"'{e}', " for i, e in enumerate(examples))
     return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
@@ -39,7 +39,7 @@ def _format_errors(value: str, max_length: int, pattern: re.Pattern[str], messag
     errors = []
     if len(value) > max_length:
         errors.append(max_length_error(max_length))
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         errors.append(message)
     return errors
 
@@ -94,7 +94,7 @@ def qualified_name_errors(value: str) -> list[str]:
         errors.append("name part must be non-empty")
     elif len(name) > 63:
         errors.append("name part " + max_length_error(63))
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         errors.append("name part " + _NAME_MESSAGE)
     return errors
 
@@ -188,7 +188,7 @@ def validate_label_selector(selector: Mapping[str, Any] | None, path: Path) -> l
         if not isinstance(expression, Mapping):
             errors.append(invalid(at, expression, "must be a label selector requirement"))
             continue
-        operator = expression.get("operator")
+        operator = expression.get("operator", "")
         values = expression.get("values") or []
         if operator in ("In", "NotIn"):
             if not values:

@@ -195,7 +195,9 @@ def _validate_operations(operations: list[str], policy_type: str, path: Path) ->
         return [required(path)]
     errors = []
     if len(operations) > 1 and "*" in operations:
-        errors.append(invalid(path, operations, "if '*' is present, must not specify other operations"))
+        errors.append(
+            invalid(path, operations, "if '*' is present, must not specify other operations", "v1.OperationType")
+        )
     allowed = CONTROLLER_OPERATIONS if policy_type == CONTROLLER else OPERATIONS
     for i, operation in enumerate(operations):
         if operation not in allowed:

@@ -73,7 +73,8 @@ class HostChannel:
         if length == -1:
             self._send_reply_chunk()
             return None
-        chunk = bytes(view[HEADER_BYTES : HEADER_BYTES + 2 * length]).decode(_CODEC, _ERRORS)
+        # Lone surrogates (possible in print() text) become U+FFFD, as in V8's UTF-8.
+        chunk = bytes(view[HEADER_BYTES : HEADER_BYTES + 2 * length]).decode(_CODEC, "replace")
         if _INT.unpack_from(view, _MORE)[0]:
             self._request_parts.append(chunk)
             _PAIR.pack_into(view, _STATUS, STATUS_SEND_MORE, 0)

@@ -154,7 +154,7 @@ class PolicyContext:
         except V8Error as error:
             self.needs_replacement = True
             return RawResult.failure(ErrorKind.EXCEPTION, str(error), ran=True)
-        outcome = fastjson.loads(text)
+        outcome = fastjson.loads_from_js(text)
         if outcome.get("aborted") or outcome.get("recycle"):
             self.needs_replacement = True
             raise ContextUnusableError("the previous run left the context unusable")
@@ -182,7 +182,7 @@ class PolicyContext:
 
     def _terminated(self, run: _Run) -> dict[str, Any] | RawResult:
         if run.exit_payload is not None:
-            return dict(json.loads(run.exit_payload))
+            return dict(fastjson.loads_from_js(run.exit_payload))
         self.needs_replacement = True
         if run.timed_out:
             return RawResult.failure(ErrorKind.TIMEOUT, f"script {run.name} timed out", ran=True)
@@ -217,7 +217,7 @@ class PolicyContext:
         if op == "print":
             run.host.print(payload)
             return ""
-        result = run.host.call(op, fastjson.loads(payload), run.deadline)
+        result = run.host.call(op, fastjson.loads_from_js(payload), run.deadline)
         return "" if result is None else fastjson.dumps(result)
 
 
