@@ -28,11 +28,12 @@ class MemoryCluster:
         self.kinds = kinds or KindRegistry.builtin()
         self._objects: dict[_Key, dict[tuple[str, str], dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._versions = itertools.count(1)
         objects = list(objects)
         for obj in objects:
             if obj.get("kind") == "CustomResourceDefinition":
                 self.kinds.add_crd(obj)
+        # New resourceVersions must never repeat one a loaded manifest already has.
+        self._versions = itertools.count(1 + max((_version_number(o) for o in objects), default=0))
         for obj in objects:
             self._store(dict(obj))
 
@@ -177,8 +178,16 @@ class MemoryCluster:
             namespace = ""
         elif info is not None and not namespace:
             namespace = "default"
-            obj["metadata"] = {**metadata, "namespace": namespace}
+            metadata = {**metadata, "namespace": namespace}
+        if not metadata.get("resourceVersion"):
+            metadata = {**metadata, "resourceVersion": str(next(self._versions))}
+        obj["metadata"] = metadata
         self._objects.setdefault((group, kind), {})[(namespace, str(metadata.get("name", "")))] = obj
+
+
+def _version_number(obj: Mapping[str, Any]) -> int:
+    version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return int(version) if version.isdigit() else 0
 
 
 class _RefusedError(Exception):

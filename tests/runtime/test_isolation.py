@@ -283,10 +283,3 @@ def test_internal_entry_points_cannot_be_reentered(evaluate: Evaluate, call: str
     assert (caught.allowed, caught.message) == (False, "own decision")
     assert caught.warnings == ["[test.policies.jspolicy.com]: w"]
     assert evaluate("deny('next')").message == "next"
-
-
-def test_reentering_with_the_current_program_key_cannot_change_the_outcome(solo: RuntimePool) -> None:
-    run = evaluator(solo)
-    source = "try { for (const k of ['a', 'b']) __jsp.run(k) } catch (e) {} warn('mine')"
-    outcome = run(source)
-    assert (outcome.allowed, outcome.warnings) == (True, ["[test.policies.jspolicy.com]: mine"])

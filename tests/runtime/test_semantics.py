@@ -364,7 +364,7 @@ def test_global_context_functions_are_visible_and_read_request(make_pool: PoolFa
     for _ in range(3):  # the GLOBAL_CONTEXT declarations are fresh for every run
         outcome = run("deny(helper())")
         assert outcome.message == "shop:1"
-    other = run("deny(helper())", obj={**_pod_in("prod")})
+    other = run("deny(helper())", obj=_pod_in("prod"))
     assert other.message == "prod:1"
 
 
