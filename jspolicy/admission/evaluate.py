@@ -89,10 +89,15 @@ def respond(policy: JsPolicy, raw: RawResult, request: Mapping[str, Any]) -> Adm
             outcome.reason = raw.reason or FORBIDDEN
             outcome.message = raw.message or ""
         elif raw.patched is not None and policy.type == MUTATING:
-            changes = diff(request.get("object"), fastjson.loads_from_js(raw.patched))
-            if changes.patch:
-                outcome.patch = changes.patch
-                outcome.patched_object = changes.result
+            try:
+                changes = diff(request.get("object"), fastjson.loads_from_js(raw.patched))
+            except (ValueError, RecursionError):
+                outcome.allowed, outcome.code, outcome.warnings = False, 500, []
+                outcome.message = "mutate(): the patched object is nested too deeply"
+            else:
+                if changes.patch:
+                    outcome.patch = changes.patch
+                    outcome.patched_object = changes.result
     if not outcome.allowed and policy.audit_policy != AUDIT_SKIP:
         outcome.violation = PolicyViolation.for_request(
             request,

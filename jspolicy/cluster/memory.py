@@ -121,12 +121,10 @@ class MemoryCluster:
             generation = int(current_meta.get("generation") or 1)
             if obj.get("spec") != current.get("spec"):
                 generation += 1
-            metadata.update(
-                uid=current_meta.get("uid"),
-                creationTimestamp=current_meta.get("creationTimestamp"),
-                resourceVersion=str(next(self._versions)),
-                generation=generation,
-            )
+            for kept in ("uid", "creationTimestamp"):
+                if kept in current_meta:
+                    metadata[kept] = current_meta[kept]
+            metadata.update(resourceVersion=str(next(self._versions)), generation=generation)
             stored = {**obj, "metadata": metadata}
             if not dry_run:
                 bucket[(namespace, name)] = stored

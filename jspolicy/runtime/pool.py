@@ -82,7 +82,10 @@ class RuntimePool:
         self.replaced += 1
         with self._lock:
             self._contexts.discard(context)
-        context.close()
+        try:
+            context.close()
+        except Exception:  # never let a broken context take the pool slot with it
+            log.exception("closing a replaced JavaScript context failed")
         return None
 
     def _new_context(self) -> PolicyContext:

@@ -242,17 +242,26 @@ class Isolate:
         is freed without first giving back its thread's Python thread state."""
         if self._closed:
             return
-        if self._thread_state is not None and not wedged:
-            self._release_thread_state()
-        self._closed = True
-        self._dll.mr_free_context(self._ctx)
+        try:
+            if self._thread_state is not None and not wedged:
+                self._release_thread_state()
+        except V8Error as error:  # the isolate cannot run even this; the state stays behind
+            log.warning("a closing JavaScript context could not give back its thread state: %s", error)
+        finally:
+            self._closed = True
+            self._dll.mr_free_context(self._ctx)
 
     def _release_thread_state(self) -> None:
         """Run the private release callback on the isolate thread (the one holding the state)."""
         dll, ctx = self._dll, self._ctx
         self._keep_thread_state = False
+        # A context at its heap limit terminates everything it runs: lift the limit first.
+        dll.mr_set_hard_memory_limit(ctx, 1 << 40)
         self.post("[]")
         arguments = self._results.get()
+        if arguments.contents.type != _ARRAY:
+            self._convert(arguments)  # raises the error that made it fail
+            raise V8Error("could not create the release call's arguments")
         undefined = dll.mr_alloc_int_val(ctx, 0, _UNDEFINED)
         try:
             dll.mr_call_function(ctx, self._release_function, undefined, arguments, RESULT_CALLBACK_ID)

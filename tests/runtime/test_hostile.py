@@ -100,13 +100,6 @@ def test_typed_array_bombs_have_no_constructors(hostile: Evaluate, bomb: str) ->
     assert "is not defined" in outcome.message.splitlines()[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the heap stays at the hard limit, jspolicy/runtime/v8.py Isolate._release_thread_state() "
-    "gets an out-of-memory result for its '[]' task, mr_call_function fails ('argv is not an array') and the "
-    "V8Error escapes close() -> RuntimePool._keep() -> PolicyEngine.evaluate; the unclosed context is put back "
-    "into the pool slot and later evaluations can fail with a memory error",
-)
 def test_object_property_heap_bomb_fails_only_its_policy(make_pool: PoolFactory) -> None:
     run = evaluator(make_pool(pool_size=1, heap_limit_mb=64))
     outcome = run("const o = {}; let i = 0; for (;;) o['k' + i++] = 'v'.repeat(100) + i", name="bomb", timeoutSeconds=2)
@@ -116,11 +109,6 @@ def test_object_property_heap_bomb_fails_only_its_policy(make_pool: PoolFactory)
         assert_healthy(run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a deeply nested object passed to mutate() makes jspolicy/admission/evaluate.py respond() raise "
-    "RecursionError (fastjson.loads of raw.patched) out of PolicyEngine.evaluate instead of answering 500",
-)
 def test_deeply_nested_mutation_is_a_policy_failure(hostile: Evaluate) -> None:
     source = "let o = {}; for (let i = 0; i < 5000; i++) o = {o}; mutate({...request.object, deep: o})"
     outcome = hostile(source, type="Mutating")

@@ -49,12 +49,6 @@ def test_globals_do_not_leak_on_the_shared_pool(evaluate: Evaluate, setup: str, 
         assert js_value(evaluate, probe, name="reader") == "undefined"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runtime.js cleanGlobals() only rescans globals when the enumerable/symbol counts change or the "
-    "global object itself was passed to a wrapped define function; a non-enumerable property defined through a "
-    "Proxy of globalThis survives into the next evaluation",
-)
 def test_non_enumerable_global_defined_through_a_proxy_does_not_leak(solo: RuntimePool) -> None:
     run = evaluator(solo)
     run(
@@ -64,11 +58,6 @@ def test_non_enumerable_global_defined_through_a_proxy_does_not_leak(solo: Runti
     assert js_value(run, "typeof smuggled", name="reader") == "undefined"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Error.captureStackTrace(globalThis) adds a non-enumerable 'stack' property to the global object "
-    "that runtime.js cleanGlobals() does not notice, so the previous run's stack text leaks",
-)
 def test_captured_stack_on_the_global_object_does_not_leak(solo: RuntimePool) -> None:
     run = evaluator(solo)
     run(
@@ -78,11 +67,6 @@ def test_captured_stack_on_the_global_object_does_not_leak(solo: RuntimePool) ->
     assert js_value(run, "Object.getOwnPropertyNames(globalThis).includes('stack')", name="reader") is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runtime.js compiles each policy once per context into one function object and reuses it, so "
-    "properties set on it (via its name __jsp_policy_body or arguments.callee) persist across evaluations",
-)
 @pytest.mark.parametrize("holder", ["__jsp_policy_body", "arguments.callee"])
 def test_policy_function_properties_do_not_persist(solo: RuntimePool, holder: str) -> None:
     run = evaluator(solo)
@@ -90,11 +74,6 @@ def test_policy_function_properties_do_not_persist(solo: RuntimePool, holder: st
     assert [run(source).message for _ in range(3)] == ["1", "1", "1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the legacy RegExp statics (RegExp.$1, lastMatch, input, ...) keep the last match of the previous "
-    "evaluation, even of another policy, because the V8 context is reused (runtime.js never resets them)",
-)
 def test_regexp_statics_do_not_leak_the_previous_match(solo: RuntimePool) -> None:
     run = evaluator(solo)
     run("if (/token=(\\w+)/.exec('token=s3cr3t')) allow()", name="writer")

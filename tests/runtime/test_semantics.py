@@ -80,11 +80,6 @@ def test_warnings_before_a_caught_deny_are_kept(evaluate: Evaluate) -> None:
     assert (outcome.allowed, outcome.message, outcome.warnings) == (False, "sync deny", [PREFIX + "sync"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in sentinel-exit mode (no try/catch/... keywords) an iterator's return() runs after mutate() "
-    "and its changes reach the patch (runtime.js terminate()/run(): the result is serialised after unwinding)",
-)
 def test_iterator_cleanup_after_a_terminal_call_cannot_change_the_result(evaluate: Evaluate) -> None:
     # Policy text deliberately free of try/catch/finally: the runtime then ends runs by throwing a sentinel.
     source = """
@@ -199,11 +194,6 @@ def test_syntax_error_is_a_500(evaluate: Evaluate, source: str) -> None:
     assert outcome.message.startswith("Uncaught SyntaxError: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: runtime.js compile() pastes the source between a function prefix and suffix, so a source that "
-    "closes the wrapper early is accepted (and runs top-level code at load time) instead of being a SyntaxError",
-)
 def test_source_that_closes_the_wrapper_is_a_syntax_error(evaluate: Evaluate) -> None:
     outcome = evaluate("}); print('load time'); (function () {")
     assert (outcome.allowed, outcome.code) == (False, 500)

@@ -28,6 +28,10 @@
   const SetCtor = Set;
   const MapCtor = Map;
   const indirectEval = eval;
+  const FunctionCtor = Function;
+  const ProxyCtor = Proxy;
+  const regexExec = RegExp.prototype.exec;
+  const EMPTY_PATTERN = /(?:)/;
   const call = (fn, self, ...args) => ReflectApply(fn, self, args);
   const strCharCodeAt = String.prototype.charCodeAt;
   const strSlice = String.prototype.slice;
@@ -184,13 +188,16 @@
   function terminate() {
     const s = current();
     s.closed = true;
-    if (!s.terminates) throw EXIT;
+    if (!s.terminates) {
+      s.snapshot = serialiseResult(s); // code that runs while unwinding cannot change it
+      throw EXIT;
+    }
     hostText('exit', serialiseResult(s));
     for (;;) {
       // spins until V8's TerminateExecution lands
     }
   }
-  const INTERCEPTS = /\b(try|catch|finally|Promise|async|await|eval|Function|yield)\b/;
+  const INTERCEPTS = /\b(try|catch|finally|Promise|async|await|eval|Function|yield|iterator)\b/;
 
   // ---- errors -------------------------------------------------------------------------
   const RUNTIME_URL = 'jspolicy-runtime';
@@ -608,6 +615,26 @@
     defineProperty(holder, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
   }
   flagDefine(Object, 'defineProperty', 0);
+  flagDefine(Error, 'captureStackTrace', 0);
+  {
+    // A proxy of the global object defines properties past the wrappers above.
+    const guardedProxy = function Proxy(target, handler) {
+      if (new.target === undefined) throw new TypeErrorCtor("Constructor Proxy requires 'new'");
+      if (target === g) globalTouched = true;
+      return new ProxyCtor(target, handler);
+    };
+    defineProperty(guardedProxy, 'length', { value: 2 });
+    defineProperty(guardedProxy, 'revocable', {
+      value: function revocable(target, handler) {
+        if (target === g) globalTouched = true;
+        return ProxyCtor.revocable(target, handler);
+      },
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
+    defineProperty(g, 'Proxy', { value: guardedProxy, writable: true, enumerable: false, configurable: true });
+  }
   flagDefine(Object, 'defineProperties', 0);
   flagDefine(Reflect, 'defineProperty', 0);
   for (const name of ['__defineGetter__', '__defineSetter__']) {
@@ -736,18 +763,29 @@
     return call(strReplace, StringCtor(name), /[^A-Za-z0-9._:-]/g, '_');
   }
 
-  // The policy body becomes a function so top-level declarations are fresh on
-  // every run and line numbers match the source. GLOBAL_CONTEXT, when set, is run
-  // after the policy function is created but before it is called, in the same
-  // scope, so its declarations are visible and fresh on every run too.
-  const PREFIX = GLOBAL_CONTEXT === ''
-    ? '(function ' + BODY + ' (' + PARAMS + ') {'
-    : '(function (' + PARAMS + ') { var __jsp_policy = function ' + BODY + ' () {';
-  const SUFFIX = GLOBAL_CONTEXT === '' ? '\n})' : '\n};\n' + GLOBAL_CONTEXT + '\n;return __jsp_policy; })';
+  // Each policy compiles once into a factory; every run calls it for a fresh policy
+  // function, so top-level declarations (and anything stored on the function) start
+  // anew, and line numbers match the source. GLOBAL_CONTEXT runs in the factory's
+  // scope after the policy function is created and before it is called, so its
+  // declarations are visible, see `request`, and are fresh on every run too.
+  const PREFIX = '(function (' + PARAMS + ') { var __jsp_policy = function ' + BODY + ' () {';
+  const SUFFIX = '\n};\n' + GLOBAL_CONTEXT + '\n;return __jsp_policy; })';
   prefixLength = PREFIX.length;
 
+  // The body must parse on its own (Function() parses it in isolation), so a source
+  // cannot close the wrapper and run code outside it.
   function compile(name, source) {
-    return indirectEval(PREFIX + source + SUFFIX + '\n//# sourceURL=' + sourceName(name));
+    if (GLOBAL_CONTEXT_ERROR !== null) throw GLOBAL_CONTEXT_ERROR;
+    new FunctionCtor('request', 'exports', '__policy', '__response', source);
+    const fn = indirectEval(PREFIX + source + SUFFIX + '\n//# sourceURL=' + sourceName(name));
+    deepFreeze(fn); // the factory persists: nothing may be stored on it
+    return fn;
+  }
+  let GLOBAL_CONTEXT_ERROR = null;
+  try {
+    new FunctionCtor(GLOBAL_CONTEXT);
+  } catch (e) {
+    GLOBAL_CONTEXT_ERROR = 'GLOBAL_CONTEXT is not valid JavaScript: ' + formatError(e);
   }
 
   let lastToken = 0;
@@ -785,20 +823,20 @@
       if (!cleanGlobals()) return '{"recycle":true}';
       const program = call(mapGet, programs, id);
       if (program === undefined) return '{"unknown":true}';
+      call(regexExec, EMPTY_PATTERN, ''); // RegExp.$1, lastMatch, input: forget the last run's match
       const request = jsonParse(readInput());
       const response = {};
       const args = [request, {}, program.name, response];
       const s = { response, closed: false, error: undefined, terminates: program.terminates };
       state = s;
       try {
-        if (GLOBAL_CONTEXT === '') ReflectApply(program.fn, g, args);
-        else ReflectApply(ReflectApply(program.fn, g, args), g, []);
+        ReflectApply(ReflectApply(program.fn, g, args), g, []);
       } catch (e) {
         s.closed = true;
         if (e !== EXIT) s.error = formatError(e);
       }
       s.closed = true;
-      return serialiseResult(s);
+      return s.snapshot !== undefined ? s.snapshot : serialiseResult(s);
     },
     globalsClean() {
       return cleanGlobals() && ownKeys(g).length === baseline.size;
