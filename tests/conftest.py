@@ -47,9 +47,8 @@ def pool() -> Iterator[RuntimePool]:
 Evaluate = Callable[..., AdmissionOutcome]
 
 
-@pytest.fixture
-def evaluate(pool: RuntimePool) -> Evaluate:
-    """evaluate(js_or_policy, obj=POD, *, operation="CREATE", old=None, cluster=(), user=None, **spec)."""
+def evaluator(pool: RuntimePool) -> Evaluate:
+    """evaluate(js_or_policy, obj=POD, *, operation="CREATE", old=None, cluster=(), user=None, **spec) on ``pool``."""
 
     def run(
         policy: str | JsPolicy,
@@ -66,7 +65,12 @@ def evaluate(pool: RuntimePool) -> Evaluate:
         memory = MemoryCluster(cluster)
         subject = POD if obj is None and old is None else obj
         request = build_request(memory.kinds, operation, subject, old, user=user, dry_run=dry_run)
-        engine = PolicyEngine(pool, memory)
-        return engine.evaluate(js_policy, resolve_program(js_policy, None), request)
+        return PolicyEngine(pool, memory).evaluate(js_policy, resolve_program(js_policy, None), request)
 
     return run
+
+
+@pytest.fixture
+def evaluate(pool: RuntimePool) -> Evaluate:
+    """The evaluator on the shared session pool."""
+    return evaluator(pool)

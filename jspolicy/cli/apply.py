@@ -40,6 +40,9 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--operation", choices=OPERATIONS, default="CREATE")
     parser.add_argument("--old", metavar="PATH", help="the old object, for UPDATE")
+    parser.add_argument(
+        "--subresource", default="", help="send the request for a subresource (status, scale, exec, ...)"
+    )
     parser.add_argument("--user", default=None, help="the requesting user (default kubernetes-admin)")
     parser.add_argument("--group", action="append", default=None, help="a group of the user (repeatable)")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[tuple[str, str, str]] = []
     with OfflineSession.load(args.policies, args.cluster) as session:
         for manifest in resources:
-            for result in session.admit(args.operation, manifest.obj, old, user=user):
+            for result in session.admit(args.operation, manifest.obj, old, user=user, subresource=args.subresource):
                 if isinstance(result, Skipped):
                     skipped.append((result.policy.name, describe(manifest.obj), result.why))
                 else:

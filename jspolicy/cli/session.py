@@ -104,6 +104,7 @@ class OfflineSession:
         *,
         user: UserInfo | None = None,
         only: Iterable[str] | None = None,
+        subresource: str = "",
     ) -> list[Evaluation | Skipped]:
         """Send one request through every (or the ``only``) admission policies."""
         wanted = set(only) if only is not None else None
@@ -112,7 +113,7 @@ class OfflineSession:
         for policy in self.admission_order():
             if wanted is not None and policy.name not in wanted:
                 continue
-            evaluation = self.evaluate(policy, operation, current, old, user=user)
+            evaluation = self.evaluate(policy, operation, current, old, user=user, subresource=subresource)
             results.append(evaluation)
             if isinstance(evaluation, Evaluation) and evaluation.outcome.patched_object is not None:
                 current = evaluation.outcome.patched_object
@@ -126,8 +127,9 @@ class OfflineSession:
         old: Mapping[str, Any] | None = None,
         *,
         user: UserInfo | None = None,
+        subresource: str = "",
     ) -> Evaluation | Skipped:
-        request = build_request(self.cluster.kinds, operation, obj, old, user=user)
+        request = build_request(self.cluster.kinds, operation, obj, old, user=user, subresource=subresource)
         matched: Match = match(policy, request, self.cluster.namespace_labels, self.cluster.kinds)
         if not matched.called:
             return Skipped(policy, matched.why)

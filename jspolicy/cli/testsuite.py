@@ -20,7 +20,18 @@ from jspolicy.cli.session import CliError, Evaluation, OfflineSession
 from jspolicy.resources.manifests import ManifestError, load_manifests, parse_yaml_documents
 
 SUITE_KEYS = {"policies", "cluster", "cases"}
-CASE_KEYS = {"name", "policy", "resource", "operation", "oldResource", "user", "groups", "cluster", "expect"}
+CASE_KEYS = {
+    "name",
+    "policy",
+    "resource",
+    "operation",
+    "subresource",
+    "oldResource",
+    "user",
+    "groups",
+    "cluster",
+    "expect",
+}
 EXPECT_KEYS = {
     "called",
     "allowed",
@@ -200,7 +211,9 @@ def _run_case(session: OfflineSession, case: Any, base: Path, label: str) -> Cas
         user = UserInfo(username=str(case.get("user") or "kubernetes-admin"), groups=[*groups, "system:authenticated"])
     extra = _objects(case.get("cluster"), base, f"{label}: cluster")
     target = session.fork(extra) if extra else session
-    result = target.evaluate(session.policies.policies[policy_name], operation, resource, old, user=user)
+    subresource = str(case.get("subresource") or "")
+    policy = session.policies.policies[policy_name]
+    result = target.evaluate(policy, operation, resource, old, user=user, subresource=subresource)
     return _check(label, expect, result)
 
 

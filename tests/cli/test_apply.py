@@ -281,3 +281,18 @@ def test_console_script_runs_the_readme_command() -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stderr
     assert "18 evaluations: 14 allowed, 4 denied" in result.stdout
+
+
+def test_subresource_requests_match_subresource_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = write(
+        tmp_path,
+        "p.yaml",
+        "apiVersion: policy.jspolicy.com/v1beta1\nkind: JsPolicy\nmetadata: {name: status.example.jspolicy.com}\n"
+        "spec: {operations: [UPDATE], resources: [pods/status], javascript: 'deny(request.subResource)'}\n",
+    )
+    pod = write(tmp_path, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n")
+    code, entries = run_json(capsys, policy, "--resource", pod, "--operation", "UPDATE", "--old", pod)
+    assert (code, entries) == (0, [])  # the main resource is not sent to a pods/status policy
+    args = ["--resource", pod, "--operation", "UPDATE", "--old", pod, "--subresource", "status"]
+    code, entries = run_json(capsys, policy, *args)
+    assert code == 1 and entries[0]["message"] == "status"

@@ -7,20 +7,15 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
-from jspolicy.admission.request import UserInfo, build_request
-from jspolicy.cluster.memory import MemoryCluster
-from jspolicy.resources.policy import JsPolicy
-from jspolicy.resources.policyset import resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
-from tests.conftest import POD, Evaluate, make_policy
+from tests.conftest import Evaluate, evaluator
 
 
 class _Undefined:
@@ -31,29 +26,6 @@ class _Undefined:
 
 
 UNDEFINED: Any = _Undefined()
-
-
-def evaluator(pool: RuntimePool) -> Evaluate:
-    """The ``evaluate`` fixture's callable, bound to ``pool`` instead of the shared session pool."""
-
-    def run(
-        policy: str | JsPolicy,
-        obj: Mapping[str, Any] | None = None,
-        *,
-        operation: str = "CREATE",
-        old: Mapping[str, Any] | None = None,
-        cluster: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...] = (),
-        user: UserInfo | None = None,
-        dry_run: bool = False,
-        **spec: Any,
-    ) -> AdmissionOutcome:
-        js_policy = policy if isinstance(policy, JsPolicy) else make_policy(policy, **spec)
-        memory = MemoryCluster(cluster)
-        subject = POD if obj is None and old is None else obj
-        request = build_request(memory.kinds, operation, subject, old, user=user, dry_run=dry_run)
-        return PolicyEngine(pool, memory).evaluate(js_policy, resolve_program(js_policy, None), request)
-
-    return run
 
 
 def js_value(run: Evaluate, expression: str, *, setup: str = "", **kwargs: Any) -> Any:
