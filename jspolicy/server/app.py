@@ -1,0 +1,156 @@
+"""The webhook endpoints: ``POST /policy/<name>`` and ``POST /crds``.
+
+The request pipeline of jsPolicy (§4.2): strict content type, AdmissionReview
+v1 or v1beta1 answered in its own version, coded errors for bad requests and
+unknown policies, never a non-200 for a well-formed request. JavaScript runs in
+a worker thread, never on the event loop; at most ``max_in_flight`` requests are
+evaluated or queued, the rest are refused at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
+from jspolicy.admission.review import Review, ReviewError, error_response, parse_review, render, response_for
+from jspolicy.resources.fielderrors import aggregate
+from jspolicy.resources.policy import API_VERSION
+from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
+from jspolicy.server.metrics import Metrics
+from jspolicy.server.store import PolicyStore
+
+log = logging.getLogger("jspolicy.webhook")
+
+# The API server accepts request bodies up to 3 MiB; an UPDATE review carries the
+# object and the old object, so twice that plus the envelope is the most a real
+# AdmissionReview needs.
+MAX_BODY_BYTES = 7 * 1024 * 1024
+JSON = "application/json"
+
+
+@dataclass
+class WebhookState:
+    store: PolicyStore
+    engine: PolicyEngine
+    metrics: Metrics
+    max_in_flight: int
+
+
+class _RefusedError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def create_app(state: WebhookState) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    slots = threading.BoundedSemaphore(state.max_in_flight)
+
+    async def read_body(request: Request) -> bytes:
+        content_type = request.headers.get("content-type", "")
+        if content_type != JSON:
+            raise _RefusedError(400, f"contentType={content_type}, expected {JSON}")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        if not body:
+            raise _RefusedError(400, "request body is empty")
+        return bytes(body)
+
+    async def answer(webhook: str, request: Request, decide: Callable[[Review], bytes]) -> Response:
+        """Shared framing: metrics, body checks, decoding, refusals as coded errors."""
+        started = time.perf_counter()
+        state.metrics.in_flight.labels(webhook).inc()
+        try:
+            try:
+                review = parse_review(await read_body(request))
+            except ReviewError as error:
+                raise _RefusedError(400, str(error)) from None
+            if not slots.acquire(blocking=False):
+                raise _RefusedError(429, "too many admission requests in flight; try again")
+            try:
+                body = await run_in_threadpool(decide, review)
+            finally:
+                slots.release()
+        except _RefusedError as refused:
+            log.warning("refused %s: %s", request.url.path, refused.message)
+            body = render(None, error_response(refused.code, refused.message))
+        finally:
+            state.metrics.in_flight.labels(webhook).dec()
+            state.metrics.latency.labels(webhook).observe(time.perf_counter() - started)
+        state.metrics.requests.labels(webhook, "200").inc()
+        return Response(body, media_type=JSON)
+
+    @app.post("/policy/{name}")
+    async def policy(name: str, request: Request) -> Response:
+        def decide(review: Review) -> bytes:
+            snapshot = state.store.snapshot
+            js_policy = snapshot.policies.get(name)
+            if js_policy is None:
+                message = f'jspolicies.policy.jspolicy.com "{name}" not found'
+                return render(review.api_version, error_response(400, message, review.uid))
+            outcome: AdmissionOutcome = state.engine.evaluate(js_policy, snapshot.programs[name], review.request)
+            state.metrics.observe_execution(
+                js_policy.type, name, outcome.code, outcome.duration_seconds, outcome.raw.ran
+            )
+            log.debug(
+                "decision policy=%s uid=%s operation=%s allowed=%s code=%d",
+                name,
+                review.uid,
+                review.request.get("operation"),
+                outcome.allowed,
+                outcome.code,
+            )
+            return render(review.api_version, response_for(outcome, review.uid))
+
+        return await answer("/policy/", request, decide)
+
+    @app.post("/crds")
+    async def crds(request: Request) -> Response:
+        def decide(review: Review) -> bytes:
+            return render(review.api_version, validate_review(review.request, review.uid))
+
+        return await answer("/crds", request, decide)
+
+    return app
+
+
+def validate_review(request: dict[str, Any], uid: str) -> dict[str, Any]:
+    """jsPolicy's /crds webhook: only JsPolicy objects are checked; other kinds pass."""
+    obj = request.get("object")
+    kind = (request.get("kind") or {}).get("kind")
+    if (
+        not isinstance(obj, dict)
+        or kind != "JsPolicy"
+        or obj.get("apiVersion") != API_VERSION
+        or request.get("operation") not in ("CREATE", "UPDATE")
+    ):
+        return {"uid": uid, "allowed": True, "status": {"metadata": {}, "code": 200}}
+    try:
+        decode_strictly(obj)
+    except DecodeError as error:
+        return _denied(uid, "BadRequest", str(error))
+    old = request.get("oldObject") if request.get("operation") == "UPDATE" else None
+    errors = validate_policy(obj, old if isinstance(old, dict) else None)
+    if errors:
+        return _denied(uid, "Forbidden", aggregate(errors))
+    return {"uid": uid, "allowed": True, "status": {"metadata": {}, "code": 200}}
+
+
+def _denied(uid: str, reason: str, message: str) -> dict[str, Any]:
+    return {"uid": uid, "allowed": False, "status": {"metadata": {}, "message": message, "reason": reason, "code": 403}}

@@ -1,0 +1,57 @@
+"""Prometheus metrics with jsPolicy's names, labels and buckets (§4.8).
+
+Dashboards built for jsPolicy keep working: ``policy_execution_total`` and
+``policy_execution_duration_seconds`` are unchanged, and the webhook request
+metrics keep controller-runtime's names (``webhook`` is ``/policy/`` or ``/crds``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+EXECUTION_BUCKETS = (
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1,
+    1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+)  # fmt: skip
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.executions = Counter(
+            "policy_execution_total",
+            "Policy executions by result code",
+            ["type", "name", "code"],
+            registry=self.registry,
+        )
+        self.execution_seconds = Histogram(
+            "policy_execution_duration_seconds",
+            "Time a policy's JavaScript ran",
+            ["type", "name"],
+            buckets=EXECUTION_BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "controller_runtime_webhook_requests_total",
+            "Webhook requests by HTTP status",
+            ["webhook", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "controller_runtime_webhook_latency_seconds",
+            "Webhook request latency",
+            ["webhook"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "controller_runtime_webhook_requests_in_flight",
+            "Webhook requests being served",
+            ["webhook"],
+            registry=self.registry,
+        )
+
+    def observe_execution(self, policy_type: str, name: str, code: int, seconds: float, ran: bool) -> None:
+        """jsPolicy counts every execution, and times only those whose script actually ran."""
+        self.executions.labels(policy_type, name, str(code or 200)).inc()
+        if ran:
+            self.execution_seconds.labels(policy_type, name).observe(seconds)
