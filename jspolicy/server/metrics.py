@@ -48,6 +48,7 @@ class Metrics:
             "Webhook requests being served",
             ["webhook"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
     def observe_execution(self, policy_type: str, name: str, code: int, seconds: float, ran: bool) -> None:

@@ -1,0 +1,90 @@
+"""``jspolicy serve`` settings: flags, each also settable by environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from jspolicy.server.certs import default_sans
+
+DEFAULT_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"  # jsPolicy's path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    policies: tuple[str, ...] = ()
+    cluster: tuple[str, ...] = ()
+    host: str = "0.0.0.0"
+    port: int = 8443
+    metrics_port: int = 8080
+    health_port: int = 9080
+    cert_dir: str = DEFAULT_CERT_DIR
+    cert_sans: tuple[str, ...] = field(default_factory=lambda: tuple(default_sans()))
+    workers: int = 1
+    max_in_flight: int = 64
+    reload_interval: float = 1.0
+    cert_check_interval: float = 3600.0
+    log_json: bool = False
+    log_level: str = "INFO"
+
+
+# flag -> (environment variable, type, default)
+_OPTIONS: dict[str, tuple[str, Any, Any]] = {
+    "port": ("JSPOLICY_PORT", int, 8443),
+    "metrics_port": ("JSPOLICY_METRICS_PORT", int, 8080),
+    "health_port": ("JSPOLICY_HEALTH_PORT", int, 9080),
+    "host": ("JSPOLICY_HOST", str, "0.0.0.0"),
+    "cert_dir": ("JSPOLICY_CERT_DIR", str, DEFAULT_CERT_DIR),
+    "workers": ("JSPOLICY_WORKERS", int, None),
+    "max_in_flight": ("JSPOLICY_MAX_IN_FLIGHT", int, 64),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    for name, (variable, kind, default) in _OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        value = kind(env[variable]) if variable in env else default
+        parser.add_argument(flag, type=kind, default=value, help=f"(env {variable}, default {default})")
+    parser.add_argument(
+        "--policies",
+        action="append",
+        default=_split(env.get("JSPOLICY_POLICIES")),
+        metavar="PATH",
+        help="JsPolicy/JsPolicyBundle files or directories (env JSPOLICY_POLICIES)",
+    )
+    parser.add_argument(
+        "--cluster", action="append", default=[], metavar="PATH", help="objects get()/list() see in standalone mode"
+    )
+    parser.add_argument(
+        "--cert-san",
+        action="append",
+        default=_split(env.get("JSPOLICY_CERT_SANS")),
+        metavar="NAME",
+        help="extra DNS name or IP for the serving certificate",
+    )
+    parser.add_argument("--log-json", action="store_true", default=env.get("JSPOLICY_LOG_JSON") == "true")
+
+
+def from_arguments(args: argparse.Namespace) -> ServerConfig:
+    workers = args.workers if args.workers else (os.cpu_count() or 1)
+    return ServerConfig(
+        policies=tuple(args.policies),
+        cluster=tuple(args.cluster),
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        cert_dir=args.cert_dir,
+        cert_sans=tuple(dict.fromkeys([*default_sans(), *args.cert_san])),
+        workers=max(1, workers),
+        max_in_flight=max(1, args.max_in_flight),
+        log_json=args.log_json,
+        log_level=args.log_level,
+    )
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]

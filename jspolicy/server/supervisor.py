@@ -1,0 +1,200 @@
+"""``jspolicy serve``: the supervising process.
+
+It owns the listening socket, starts ``workers`` webhook processes that share
+it, replaces any worker that dies, renews the serving certificate before it
+expires (workers reload it in place), and serves health (``/healthz``,
+``/readyz``) and Prometheus ``/metrics`` (summed over workers) on their own ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+from jspolicy.server import certs, logs
+from jspolicy.server.config import ServerConfig
+from jspolicy.server.worker import run_worker
+
+log = logging.getLogger("jspolicy.supervisor")
+
+RESTART_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: SpawnProcess
+    ready: Event
+    restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.cert_dir = Path(config.cert_dir)
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._socket: socket.socket | None = None
+        self._stopping = False
+        self.metrics_dir = tempfile.mkdtemp(prefix="jspolicy-metrics-")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        logs.configure(self.config.log_level, self.config.log_json)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # workers inherit it
+        certs.ensure(self.cert_dir, self.config.cert_sans)
+        self._socket = socket.create_server((self.config.host, self.config.port), backlog=2048, reuse_port=False)
+        self._socket.set_inheritable(True)
+        log.info(
+            "webhook listening on https://%s:%d with %d workers",
+            self.config.host,
+            self.config.port,
+            self.config.workers,
+        )
+        try:
+            self._workers = [self._spawn(i) for i in range(self.config.workers)]
+            asyncio.run(self._supervise())
+        finally:
+            self._shutdown()
+        return 0
+
+    def _spawn(self, index: int, restarts: int = 0) -> _Worker:
+        ready = self._context.Event()
+        process = self._context.Process(
+            target=run_worker, args=(self.config, self._socket, ready), name=f"jspolicy-worker-{index}", daemon=True
+        )
+        process.start()
+        return _Worker(index, process, ready, restarts)
+
+    def _shutdown(self) -> None:
+        self._stopping = True
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in self._workers:
+            worker.process.join(timeout=15)
+            if worker.process.is_alive():
+                worker.process.kill()
+        if self._socket is not None:
+            self._socket.close()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+    async def _supervise(self) -> None:
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config(
+                    self._health_app(),
+                    host=self.config.host,
+                    port=self.config.health_port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+            ),
+            uvicorn.Server(
+                uvicorn.Config(
+                    self._metrics_app(),
+                    host=self.config.host,
+                    port=self.config.metrics_port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+            ),
+        ]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        tasks = [asyncio.create_task(s._serve()) for s in servers]  # _serve: leave signals to the loop above
+        tasks.append(asyncio.create_task(self._watch_workers(stop)))
+        tasks.append(asyncio.create_task(self._renew_certificates(stop)))
+        await stop.wait()
+        log.info("shutting down")
+        for server in servers:
+            server.should_exit = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watch_workers(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for position, worker in enumerate(self._workers):
+                if worker.process.is_alive() or self._stopping:
+                    continue
+                log.error(
+                    "worker %d (pid %s) exited with %s; replacing it",
+                    worker.index,
+                    worker.process.pid,
+                    worker.process.exitcode,
+                )
+                if worker.process.pid is not None:
+                    multiprocess.mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
+                # Quick repeated failures back off; a worker that ran for a while restarts at once.
+                restarts = 0 if time.monotonic() - worker.started > 60 else worker.restarts + 1
+                await asyncio.sleep(RESTART_BACKOFF[min(restarts, len(RESTART_BACKOFF) - 1)] if restarts else 0)
+                self._workers[position] = self._spawn(worker.index, restarts)
+            await asyncio.sleep(0.2)
+
+    async def _renew_certificates(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.config.cert_check_interval)
+            if certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
+                certs.ensure(self.cert_dir, self.config.cert_sans)
+                log.info("renewed the serving certificate")
+
+    # -- health and metrics -----------------------------------------------------------------
+
+    def readiness(self) -> dict[str, Any]:
+        workers = [
+            {"worker": w.index, "pid": w.process.pid, "alive": w.process.is_alive(), "ready": w.ready.is_set()}
+            for w in self._workers
+        ]
+        certificate = (self.cert_dir / certs.TLS_CERT).is_file() and (self.cert_dir / certs.TLS_KEY).is_file()
+        ready = certificate and bool(workers) and all(w["alive"] and w["ready"] for w in workers)
+        return {"ready": ready, "certificate": certificate, "workers": workers}
+
+    def _health_app(self) -> FastAPI:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+        @app.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz")
+        async def readyz() -> JSONResponse:
+            report = self.readiness()
+            return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+        return app
+
+    def _metrics_app(self) -> FastAPI:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self.metrics_dir)  # type: ignore[no-untyped-call]
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+        return app

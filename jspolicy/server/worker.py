@@ -1,0 +1,86 @@
+"""One webhook worker process: a warm V8 pool, the policies, and a TLS server on the shared socket.
+
+Workers are spawned (never forked: V8 must not be copied into a child), so a
+crash inside V8 costs one worker, which the supervisor replaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import uvicorn
+
+from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.cluster.memory import MemoryCluster
+from jspolicy.resources.manifests import load_manifests
+from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.settings import RuntimeSettings
+from jspolicy.server import certs, logs
+from jspolicy.server.app import WebhookState, create_app
+from jspolicy.server.config import ServerConfig
+from jspolicy.server.metrics import Metrics
+from jspolicy.server.store import PolicyStore
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
+    logs.configure(config.log_level, config.log_json)
+    pool = RuntimePool(RuntimeSettings.from_env())
+    pool.warm()
+    store = PolicyStore(config.policies)
+    store.reload()
+    stop = threading.Event()
+    store.watch(config.reload_interval, stop)
+    cluster = MemoryCluster([m.obj for m in load_manifests(config.cluster)])
+    state = WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight)
+    cert_dir = Path(config.cert_dir)
+    server_config = uvicorn.Config(
+        create_app(state),
+        ssl_certfile=str(cert_dir / certs.TLS_CERT),
+        ssl_keyfile=str(cert_dir / certs.TLS_KEY),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+    server_config.load()
+    server = uvicorn.Server(server_config)
+    watch_certificate(server_config, cert_dir, config.reload_interval, stop)
+    threading.Thread(target=_report_ready, args=(server, store, ready, stop), daemon=True).start()
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        stop.set()
+        pool.close()
+
+
+def watch_certificate(server_config: uvicorn.Config, cert_dir: Path, interval: float, stop: threading.Event) -> None:
+    """Load a renewed certificate into the live TLS context: new handshakes use it, none fail."""
+    cert, key = cert_dir / certs.TLS_CERT, cert_dir / certs.TLS_KEY
+
+    def loop() -> None:
+        seen = cert.stat().st_mtime_ns
+        while not stop.wait(interval):
+            try:
+                current = cert.stat().st_mtime_ns
+                if current != seen and server_config.ssl is not None:
+                    server_config.ssl.load_cert_chain(str(cert), str(key))
+                    seen = current
+                    log.info("reloaded the serving certificate")
+            except (OSError, ValueError) as error:  # mid-rotation (key and cert disagree): next round
+                log.warning("serving certificate not reloaded yet: %s", error)
+
+    threading.Thread(target=loop, name="cert-watch", daemon=True).start()
+
+
+def _report_ready(server: uvicorn.Server, store: PolicyStore, ready: Event, stop: threading.Event) -> None:
+    while not stop.wait(0.05):
+        if server.started and store.loaded:
+            ready.set()
+            return
