@@ -127,6 +127,11 @@ def create_app(state: WebhookState) -> FastAPI:
 
         return await answer("/crds", request, decide)
 
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def unknown(path: str) -> Response:
+        body = render(None, error_response(400, f"wrong request path: /{path}"))
+        return Response(body, media_type=JSON)
+
     return app
 
 
