@@ -56,7 +56,51 @@ def parse_review(body: bytes | str) -> Review:
     for field in ("uid", "operation"):
         if not isinstance(request.get(field), str):
             raise ReviewError(f"request.{field} is missing or not a string")
+    _check_types(request)
     return Review(api_version, request)
+
+
+_STRING_FIELDS = ("name", "namespace", "subResource", "requestSubResource")
+_GVK_FIELDS = {"kind": "kind", "requestKind": "kind", "resource": "resource", "requestResource": "resource"}
+
+
+def _check_types(request: dict[str, Any]) -> None:
+    """What Go's decoder into admissionv1.AdmissionRequest refuses (unknown fields are ignored)."""
+
+    def refuse(field: str, expected: str) -> ReviewError:
+        return ReviewError(f"couldn't decode the AdmissionReview: request.{field} must be {expected}")
+
+    for field in _STRING_FIELDS:
+        if request.get(field) is not None and not isinstance(request[field], str):
+            raise refuse(field, "a string")
+    for field, last in _GVK_FIELDS.items():
+        value = request.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(value.get(key), str | None) for key in ("group", "version", last)
+        ):
+            raise refuse(field, f"an object with string group, version and {last}")
+    user = request.get("userInfo")
+    if user is not None:
+        if not isinstance(user, dict):
+            raise refuse("userInfo", "an object")
+        if not all(isinstance(user.get(key), str | None) for key in ("username", "uid")):
+            raise refuse("userInfo", "an object with string username and uid")
+        groups = user.get("groups")
+        if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+            raise refuse("userInfo.groups", "a list of strings")
+        extra = user.get("extra")
+        if extra is not None and not (
+            isinstance(extra, dict)
+            and all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in extra.values())
+        ):
+            raise refuse("userInfo.extra", "a map of string lists")
+    for field in ("object", "oldObject", "options"):
+        if request.get(field) is not None and not isinstance(request[field], dict):
+            raise refuse(field, "an object")
+    if request.get("dryRun") is not None and not isinstance(request["dryRun"], bool):
+        raise refuse("dryRun", "a boolean")
 
 
 def _status(code: int, reason: str = "", message: str = "") -> dict[str, Any]:

@@ -90,6 +90,9 @@ def create_app(state: WebhookState) -> FastAPI:
         except _RefusedError as refused:
             log.warning("refused %s: %s", request.url.path, refused.message)
             body = render(None, error_response(refused.code, refused.message))
+        except Exception:  # a bug must still be answered, never with a bare HTTP 500
+            log.exception("internal error answering %s", request.url.path)
+            body = render(None, error_response(500, "internal error in the jspolicy webhook; see its log"))
         finally:
             state.metrics.in_flight.labels(webhook).dec()
             state.metrics.latency.labels(webhook).observe(time.perf_counter() - started)
