@@ -1,10 +1,10 @@
 """Whether the API server would send a request to a policy's webhook.
 
-The same checks the apiserver applies to the webhook jsPolicy generates for a
-policy (k8s.io/apiserver .../webhook/predicates): namespaceSelector, then
-objectSelector, then the rule (operations, groups, versions, resources with
-subresource patterns, scope), with ``matchPolicy: Equivalent`` accepting other
-versions of the same resource.
+The same checks the apiserver (k8s.io/apiserver .../webhook/predicates) applies
+to the webhook generated for a policy (``resources/webhooks.py``, including its
+default kube-system exclusion): namespaceSelector, then objectSelector, then the
+rule (operations, groups, versions, resources with subresource patterns, scope),
+with ``matchPolicy: Equivalent`` accepting other served versions of the resource.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from jspolicy.resources.kinds import KindRegistry
 from jspolicy.resources.labels import Selector, SelectorError, from_label_selector
 from jspolicy.resources.policy import JsPolicy
+from jspolicy.resources.webhooks import namespace_selector as namespace_selector_of
 
 # Webhooks are never called for these (k8s IsExemptAdmissionConfigurationResource).
 EXEMPT_RESOURCES = frozenset(
@@ -60,7 +61,7 @@ def match(
     if group == "admissionregistration.k8s.io" and plural in EXEMPT_RESOURCES:
         return Match(False, "webhooks are never called for admission configuration objects")
     try:
-        namespace_selector = from_label_selector(policy.namespace_selector)
+        namespace_selector = from_label_selector(namespace_selector_of(policy))
         object_selector = from_label_selector(policy.object_selector)
     except SelectorError as error:
         return Match(False, f"invalid selector: {error}")

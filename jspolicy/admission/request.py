@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jspolicy.resources.kinds import KindRegistry, split_api_version
+from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
 
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 DEFAULT_USER = "kubernetes-admin"
@@ -76,6 +77,7 @@ def build_request(
         obj, old = _in_namespace(obj, namespace), _in_namespace(old, namespace)
     elif kind == "Namespace" and info.group == "":
         namespace = name  # the API server reports a Namespace's own name here
+        obj, old = _with_name_label(obj, name), _with_name_label(old, name)
     group, version = split_api_version(api_version)
     gvk = {"group": group, "version": version, "kind": kind}
     gvr = {"group": group, "version": version, "resource": info.plural}
@@ -107,6 +109,15 @@ def _in_namespace(obj: Mapping[str, Any] | None, namespace: str) -> Mapping[str,
     if metadata.get("namespace") == namespace:
         return obj
     return {**obj, "metadata": {**metadata, "namespace": namespace}}
+
+
+def _with_name_label(obj: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
+    """The API server labels every Namespace with its own name before admission."""
+    if obj is None:
+        return None
+    metadata = obj.get("metadata") or {}
+    labels = {**(metadata.get("labels") or {}), NAMESPACE_NAME_LABEL: name}
+    return {**obj, "metadata": {**metadata, "labels": labels}}
 
 
 def _options(operation: str) -> dict[str, str] | None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from jspolicy.admission.request import RequestError
-from jspolicy.cli import apply, bench, review, serve, testsuite
+from jspolicy.cli import apply, bench, review, serve, testsuite, webhook_config
 from jspolicy.cli.session import CliError
 from jspolicy.resources.manifests import ManifestError
 from jspolicy.runtime.settings import SettingsError
@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (apply, review, testsuite, bench, serve):
+    for module in (apply, review, testsuite, bench, serve, webhook_config):
         module.add_parser(commands)
     return root
 

@@ -19,6 +19,7 @@ from typing import Any
 from jspolicy.cluster.access import ClusterError, WriteResult
 from jspolicy.resources.kinds import KindInfo, KindRegistry, split_api_version
 from jspolicy.resources.labels import Selector
+from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
 
 _Key = tuple[str, str]  # (group, kind)
 
@@ -58,9 +59,13 @@ class MemoryCluster:
             if (not namespace or ns == namespace) and selector.matches((obj.get("metadata") or {}).get("labels"))
         ]
 
-    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+    def namespace_labels(self, name: str) -> Mapping[str, str]:
+        """A namespace's labels, with the name label the API server puts on every namespace.
+
+        A namespace missing from the state is treated as an existing, unlabelled one."""
         namespace = self.get("Namespace", "v1", "", name, cached=True)
-        return None if namespace is None else (namespace.get("metadata") or {}).get("labels") or {}
+        labels = {} if namespace is None else (namespace.get("metadata") or {}).get("labels") or {}
+        return {**labels, NAMESPACE_NAME_LABEL: name}
 
     # -- writes ------------------------------------------------------------------------------
 

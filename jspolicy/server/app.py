@@ -4,7 +4,9 @@ The request pipeline of jsPolicy (§4.2): strict content type, AdmissionReview
 v1 or v1beta1 answered in its own version, coded errors for bad requests and
 unknown policies, never a non-200 for a well-formed request. JavaScript runs in
 a worker thread, never on the event loop; at most ``max_in_flight`` requests are
-evaluated or queued, the rest are refused at once.
+evaluated or queued, the rest are refused at once with HTTP 429: overload is
+the webhook being unavailable, so the API server applies the policy's
+failurePolicy (an in-band denial would ignore it).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def create_app(state: WebhookState) -> FastAPI:
         """Shared framing: metrics, body checks, decoding, refusals as coded errors."""
         started = time.perf_counter()
         state.metrics.in_flight.labels(webhook).inc()
+        status = 200
         try:
             try:
                 review = parse_review(await read_body(request))
@@ -90,14 +93,15 @@ def create_app(state: WebhookState) -> FastAPI:
         except _RefusedError as refused:
             log.warning("refused %s: %s", request.url.path, refused.message)
             body = render(None, error_response(refused.code, refused.message))
+            status = 429 if refused.code == 429 else 200
         except Exception:  # a bug must still be answered, never with a bare HTTP 500
             log.exception("internal error answering %s", request.url.path)
             body = render(None, error_response(500, "internal error in the jspolicy webhook; see its log"))
         finally:
             state.metrics.in_flight.labels(webhook).dec()
             state.metrics.latency.labels(webhook).observe(time.perf_counter() - started)
-        state.metrics.requests.labels(webhook, "200").inc()
-        return Response(body, media_type=JSON)
+        state.metrics.requests.labels(webhook, str(status)).inc()
+        return Response(body, status_code=status, media_type=JSON)
 
     @app.post("/policy/{name}")
     async def policy(name: str, request: Request) -> Response:

@@ -139,7 +139,12 @@ def test_a_namespace_reports_its_own_name_as_namespace() -> None:
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
     request = build_request(KINDS, "CREATE", ns)
     assert (request["name"], request["namespace"]) == ("team-a", "team-a")
-    assert request["object"] == ns
+    # The API server labels every namespace with its name before admission.
+    assert request["object"] == {
+        **ns,
+        "metadata": {"name": "team-a", "labels": {"kubernetes.io/metadata.name": "team-a"}},
+    }
+    assert ns["metadata"] == {"name": "team-a"}  # the caller's object is not modified
 
 
 def test_objects_without_a_name_have_no_name_field() -> None:

@@ -1,0 +1,92 @@
+"""Webhook configurations generated for policies, and ``jspolicy webhook-config``."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jspolicy.cli.main import main
+from jspolicy.resources.webhooks import webhook_configuration
+from tests.conftest import make_policy
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_validating_configuration_with_jspolicy_defaults() -> None:
+    policy = make_policy("allow()", operations=["CREATE"], resources=["pods"])
+    config = webhook_configuration(policy, ca_bundle=CA, url="https://host:8443/")
+    assert config is not None
+    assert config["kind"] == "ValidatingWebhookConfiguration"
+    assert config["metadata"] == {"name": policy.name}
+    (webhook,) = config["webhooks"]
+    assert webhook["clientConfig"] == {
+        "caBundle": base64.b64encode(CA).decode(),
+        "url": f"https://host:8443/policy/{policy.name}",
+    }
+    assert webhook["rules"] == [
+        {"operations": ["CREATE"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["pods"], "scope": "*"}
+    ]
+    assert (webhook["failurePolicy"], webhook["matchPolicy"], webhook["timeoutSeconds"]) == ("Fail", "Equivalent", 10)
+    assert webhook["sideEffects"] == "NoneOnDryRun"
+    assert "reinvocationPolicy" not in webhook
+
+
+def test_mutating_configuration_and_knobs() -> None:
+    policy = make_policy(
+        "allow()", type="Mutating", reinvocationPolicy="IfNeeded", failurePolicy="Ignore", timeoutSeconds=3,
+        objectSelector={"matchLabels": {"app": "web"}},
+    )  # fmt: skip
+    config = webhook_configuration(policy, ca_bundle=CA, service={"name": "jspolicy", "namespace": "x", "port": 443})
+    assert config is not None and config["kind"] == "MutatingWebhookConfiguration"
+    (webhook,) = config["webhooks"]
+    assert webhook["clientConfig"]["service"] == {
+        "name": "jspolicy", "namespace": "x", "port": 443, "path": f"/policy/{policy.name}"}  # fmt: skip
+    assert (webhook["reinvocationPolicy"], webhook["failurePolicy"], webhook["timeoutSeconds"]) == (
+        "IfNeeded", "Ignore", 3)  # fmt: skip
+    assert webhook["objectSelector"] == {"matchLabels": {"app": "web"}}
+
+
+def test_kube_system_is_excluded_unless_the_policy_opts_in() -> None:
+    selector = {"matchLabels": {"team": "a"}, "matchExpressions": [{"key": "tier", "operator": "Exists"}]}
+    policy = make_policy("allow()", namespaceSelector=selector)
+    config = webhook_configuration(policy, ca_bundle=CA, url="https://h")
+    assert config is not None
+    assert config["webhooks"][0]["namespaceSelector"] == {
+        "matchLabels": {"team": "a"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "Exists"},
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]},
+        ],
+    }
+    opted_in = make_policy("allow()", namespaceSelector=selector)
+    opted_in.manifest["metadata"]["annotations"] = {"policy.jspolicy.com/include-system-namespaces": "true"}
+    config = webhook_configuration(opted_in, ca_bundle=CA, url="https://h")
+    assert config is not None and config["webhooks"][0]["namespaceSelector"] == selector
+
+
+def test_controller_policies_have_no_webhook() -> None:
+    assert webhook_configuration(make_policy("allow()", type="Controller"), ca_bundle=CA, url="https://h") is None
+
+
+def test_offline_matching_follows_the_kube_system_exclusion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: kube-system}\n")
+    policy = str(EXAMPLES / "policies" / "deny-privileged.yaml")
+    assert main(["apply", policy, "--resource", str(pod), "-o", "json", "-v"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_cli_prints_one_configuration_per_admission_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert_dir = tmp_path / "certs"
+    args = ["webhook-config", "--url", "https://jspolicy.example.com:8443", "--cert-dir", str(cert_dir)]
+    assert main([*args, "--policies", str(EXAMPLES / "policies")]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert len(documents) == 5
+    assert {d["kind"] for d in documents} == {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
+    ca = (cert_dir / "ca.crt").read_bytes()
+    assert all(base64.b64decode(d["webhooks"][0]["clientConfig"]["caBundle"]) == ca for d in documents)
+    assert main(["webhook-config", "--url", "http://insecure", "--policies", str(EXAMPLES / "policies")]) == 2
