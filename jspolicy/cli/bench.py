@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
+from jspolicy.cli import webhook_bench
+from jspolicy.cli.workloads import bench_pod
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import parse_yaml_documents
 from jspolicy.resources.policy import API_VERSION, JsPolicy
@@ -72,6 +72,13 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    webhook = parser.add_argument_group("webhook load (--webhook)")
+    webhook.add_argument("--webhook", action="store_true", help="HTTPS load on the webhook instead (see docs)")
+    webhook.add_argument("--target", help="a running server's URL (default: start one)")
+    webhook.add_argument("--ca", help="the running server's ca.crt, with --target")
+    webhook.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels")
+    webhook.add_argument("--duration", type=float, default=5.0, help="seconds of load per level and path")
+    webhook.add_argument("--workers", type=int, default=0, help="server workers (default: CPU count)")
     parser.set_defaults(run=run)
 
 
@@ -89,11 +96,6 @@ def _policy(name: str, javascript: str, policy_type: str = "Validating") -> JsPo
 def _library_policy(path: str) -> JsPolicy:
     text = resources.files("jspolicy.library").joinpath(path).read_text("utf-8")
     return JsPolicy(parse_yaml_documents(text, path)[0])
-
-
-def _pod() -> Mapping[str, Any]:
-    text = resources.files("jspolicy.cli").joinpath("benchdata/pod.yaml").read_text("utf-8")
-    return dict(yaml.safe_load(text))
 
 
 def _cluster(pod: Mapping[str, Any]) -> MemoryCluster:
@@ -153,11 +155,13 @@ def _cpu_model() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.webhook:
+        return webhook_bench.run(args)
     pinned = None
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         pinned = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {pinned})
-    pod = _pod()
+    pod = bench_pod()
     cluster = _cluster(pod)
     pool = RuntimePool(RuntimeSettings(pool_size=1, recycle_after=0))
     try:

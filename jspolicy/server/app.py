@@ -45,6 +45,7 @@ class WebhookState:
     engine: PolicyEngine
     metrics: Metrics
     max_in_flight: int
+    bench_floor: bool = False
 
 
 class _RefusedError(Exception):
@@ -133,6 +134,18 @@ def create_app(state: WebhookState) -> FastAPI:
             return render(review.api_version, validate_review(review.request, review.uid))
 
         return await answer("/crds", request, decide)
+
+    if state.bench_floor:
+
+        @app.post("/floor")
+        async def floor(request: Request) -> Response:
+            """The HTTP floor for benchmarks: the same framing and decoding, no JavaScript."""
+
+            def decide(review: Review) -> bytes:
+                return render(review.api_version, {"uid": review.uid, "allowed": True,
+                                                   "status": {"metadata": {}, "code": 200}})  # fmt: skip
+
+            return await answer("/floor", request, decide)
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def unknown(path: str) -> Response:

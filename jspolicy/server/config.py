@@ -28,6 +28,7 @@ class ServerConfig:
     cert_check_interval: float = 3600.0
     log_json: bool = False
     log_level: str = "INFO"
+    bench_floor: bool = False  # serve POST /floor: an AdmissionReview answered without JavaScript
 
 
 # flag -> (environment variable, type, default)
@@ -66,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra DNS name or IP for the serving certificate",
     )
     parser.add_argument("--log-json", action="store_true", default=env.get("JSPOLICY_LOG_JSON") == "true")
+    parser.add_argument("--bench-floor", action="store_true", help="serve POST /floor for `jspolicy bench --webhook`")
 
 
 def from_arguments(args: argparse.Namespace) -> ServerConfig:
@@ -83,6 +85,7 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
         max_in_flight=max(1, args.max_in_flight),
         log_json=args.log_json,
         log_level=args.log_level,
+        bench_floor=args.bench_floor,
     )
 
 

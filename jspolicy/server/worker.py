@@ -38,7 +38,7 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
     stop = threading.Event()
     store.watch(config.reload_interval, stop)
     cluster = MemoryCluster([m.obj for m in load_manifests(config.cluster)])
-    state = WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight)
+    state = WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight, config.bench_floor)
     cert_dir = Path(config.cert_dir)
     server_config = uvicorn.Config(
         create_app(state),
