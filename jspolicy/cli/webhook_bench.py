@@ -96,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([{"policy": asdict(p), "floor": asdict(f)} for p, f in results], indent=2))
         return 0
     where = args.target or f"jspolicy serve, {workers} workers"
+    generator = "wrk" if results[0][0].generator == "wrk" else "a Python asyncio client (install wrk for less load)"
     print(f"jspolicy bench --webhook: {POLICY} on a {len(body)}-byte AdmissionReview, {where}, "
-          f"{args.duration:g} s per level, load from this process\n")  # fmt: skip
+          f"{args.duration:g} s per level, load from {generator} in a separate process\n")  # fmt: skip
     print(f"{'CONCURRENCY':<12}{'PATH':<8}{'REQ/S':>9}{'P50 ms':>9}{'P95 ms':>9}{'P99 ms':>9}{'ERRORS':>8}")
     for policy, floor in results:
         for label, r in (("policy", policy), ("floor", floor)):
