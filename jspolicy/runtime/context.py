@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ SETUP_TIMEOUT = 30.0
 # endless promise chain left by an earlier run keeps the isolate thread busy).
 START_GRACE = 0.25
 LOADED_PROGRAMS = 256
+# How long a terminated task may take to actually stop before its context is abandoned.
+CANCEL_GRACE = 2.0
 TASK_SOURCE_URL = "\n//# sourceURL=jspolicy-runtime"
 
 
@@ -63,7 +66,14 @@ class PolicyContext:
         self._buffer = self._isolate.shared_buffer(settings.channel_bytes, "__jsp_sab")
         self._channel = HostChannel(self._buffer.view)
         self._isolate.make_host_function("__jsp_host_raw")
-        config = json.dumps({"limits": settings.limits.as_js(), "globalContext": settings.global_context})
+        self._secret = json.dumps(secrets.token_hex(16))  # see runtime.js: only the host may call __jsp
+        config = json.dumps(
+            {
+                "limits": settings.limits.as_js(),
+                "globalContext": settings.global_context,
+                "secret": json.loads(self._secret),
+            }
+        )
         self._isolate.eval(f"({RUNTIME_SOURCE})(globalThis, {config}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT)
         self._loaded: OrderedDict[str, str] = OrderedDict()  # program key -> its run task
         self._token = 0
@@ -98,7 +108,7 @@ class PolicyContext:
 
     def globals_clean(self) -> bool:
         """Whether the global object holds only the baseline (for tests and health)."""
-        return bool(self._isolate.eval("__jsp.globalsClean()", timeout=SETUP_TIMEOUT))
+        return bool(self._isolate.eval(f"__jsp.globalsClean({self._secret})", timeout=SETUP_TIMEOUT))
 
     def close(self) -> None:
         self._isolate.close()
@@ -110,16 +120,18 @@ class PolicyContext:
     # -- loading and running ---------------------------------------------------------------
 
     def _load(self, program: PolicyProgram, run: _Run) -> RawResult | None:
-        code = f"__jsp.load({json.dumps(program.key)},{json.dumps(program.name)}){TASK_SOURCE_URL}"
+        code = f"__jsp.load({self._secret},{json.dumps(program.key)},{json.dumps(program.name)}){TASK_SOURCE_URL}"
         outcome = self._call(code, program.source, run)
         if isinstance(outcome, RawResult):
             return outcome
         if "error" in outcome:
             return RawResult.failure(ErrorKind.EXCEPTION, outcome["error"])
-        self._loaded[program.key] = f"__jsp.run({json.dumps(program.key)}){TASK_SOURCE_URL}"
+        self._loaded[program.key] = f"__jsp.run({self._secret},{json.dumps(program.key)}){TASK_SOURCE_URL}"
         while len(self._loaded) > LOADED_PROGRAMS:
             evicted, _ = self._loaded.popitem(last=False)
-            self._isolate.eval(f"__jsp.unload({json.dumps(evicted)}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT)
+            self._isolate.eval(
+                f"__jsp.unload({self._secret},{json.dumps(evicted)}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT
+            )
         return None
 
     def _call_run(self, program: PolicyProgram, request_json: str, run: _Run) -> RawResult:
@@ -151,9 +163,10 @@ class PolicyContext:
             return RawResult.failure(
                 ErrorKind.MEMORY, f"script {run.name} exceeded the JavaScript memory limit of {limit} MiB", ran=True
             )
-        except V8Error as error:
+        except V8Error as error:  # the runtime itself failed: log the detail, answer plainly
             self.needs_replacement = True
-            return RawResult.failure(ErrorKind.EXCEPTION, str(error), ran=True)
+            log.error("internal error running %s: %s", run.name, error)
+            return RawResult.failure(ErrorKind.EXCEPTION, f"script {run.name} failed in the jspolicy runtime", ran=True)
         outcome = fastjson.loads_from_js(text)
         if outcome.get("aborted") or outcome.get("recycle"):
             self.needs_replacement = True
@@ -163,12 +176,14 @@ class PolicyContext:
     def _wait(self, task: int, token: int, run: _Run) -> str:
         isolate = self._isolate
         remaining = run.deadline - time.monotonic()
+        # A healthy context always gets the start grace, even when the request is late.
         try:
-            return str(isolate.result(timeout=max(0.0, min(START_GRACE, remaining))))
+            return str(isolate.result(timeout=min(START_GRACE, max(remaining, START_GRACE))))
         except queue.Empty:
             pass
         if not self._channel.started(token):
             self._channel.abort(token)
+            time.sleep(0.001)  # let a task that is just starting see the abort (it stores "started" first)
             if not self._channel.started(token):
                 self.needs_replacement = True
                 self._isolate.close(wedged=True)
@@ -178,7 +193,13 @@ class PolicyContext:
         except queue.Empty:
             run.timed_out = True
             isolate.cancel(task)
-            return str(isolate.result())
+        try:
+            return str(isolate.result(timeout=CANCEL_GRACE))
+        except queue.Empty:
+            # Termination cannot stop a host call or some C++ builtins: give up on this context.
+            self.needs_replacement = True
+            self._isolate.abandon()
+            raise V8TerminatedError("the script did not stop after its timeout") from None
 
     def _terminated(self, run: _Run) -> dict[str, Any] | RawResult:
         if run.exit_payload is not None:

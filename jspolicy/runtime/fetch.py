@@ -8,9 +8,12 @@ checked on the first request and on every redirect.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import http.client
+import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -49,7 +52,10 @@ class _RedirectGuard(urllib.request.HTTPRedirectHandler):
 
 
 def fetch(url: str, options: Mapping[str, Any], *, timeout: float, allowed: tuple[str, ...] | None) -> dict[str, Any]:
-    """Perform the request; returns {status, statusText, headers, body} or raises FetchError."""
+    """Perform the request; returns {status, statusText, headers, body} or raises FetchError.
+
+    The whole call, DNS and a server that drips bytes included, ends within ``timeout``:
+    it runs in a helper thread, and at the deadline its connections are shut down."""
     if timeout <= 0:
         raise FetchError("the policy's time is up")
     if urllib.parse.urlparse(url).scheme not in ("http", "https"):
@@ -57,6 +63,41 @@ def fetch(url: str, options: Mapping[str, Any], *, timeout: float, allowed: tupl
     if not host_allowed(url, allowed):
         raise FetchError(f"host of {url} is not allowed (JSPOLICY_FETCH_ALLOWED_HOSTS)")
     method = str(options.get("method") or "GET").upper()
+    connections: list[http.client.HTTPConnection] = []
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = _perform(url, method, options, time.monotonic() + timeout, allowed, connections)
+        except BaseException as error:  # handed to the waiting thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="fetchSync", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        for connection in list(connections):
+            if connection.sock is not None:
+                with contextlib.suppress(OSError):
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+        raise FetchError(f"{method} {url}: timed out after {timeout:.1f}s")
+    if "error" in outcome:
+        error = outcome["error"]
+        if isinstance(error, FetchError):
+            raise error
+        reason = getattr(error, "reason", error)
+        raise FetchError(f"{method} {url}: {reason}")
+    return dict(outcome["result"])
+
+
+def _perform(
+    url: str,
+    method: str,
+    options: Mapping[str, Any],
+    deadline: float,
+    allowed: tuple[str, ...] | None,
+    connections: list[http.client.HTTPConnection],
+) -> dict[str, Any]:
     body = options.get("body")
     request = urllib.request.Request(
         url,
@@ -68,30 +109,49 @@ def fetch(url: str, options: Mapping[str, Any], *, timeout: float, allowed: tupl
     if options.get("insecure"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _RedirectGuard(allowed))
-    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(*_tracked_handlers(context, connections), _RedirectGuard(allowed))
     try:
-        try:
-            response = opener.open(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            response = error  # a non-2xx answer is a response, not a failure
-        with response:
-            data = _read_body(response, deadline)
-            headers: dict[str, str] = {}
-            for key, value in response.headers.items():
-                headers.setdefault(_canonical(key), value)
-            status = int(response.status)
-            return {
-                "status": status,
-                "statusText": f"{status} {response.reason}",
-                "headers": headers,
-                "body": data.decode("utf-8", "replace"),
-            }
-    except FetchError:
-        raise
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise FetchError(f"{method} {url}: {reason}") from None
+        response = opener.open(request, timeout=max(0.001, deadline - time.monotonic()))
+    except urllib.error.HTTPError as error:
+        response = error  # a non-2xx answer is a response, not a failure
+    with response:
+        data = _read_body(response, deadline)
+        headers: dict[str, str] = {}
+        for key, value in response.headers.items():
+            headers.setdefault(_canonical(key), value)
+        status = int(response.status)
+        return {
+            "status": status,
+            "statusText": f"{status} {response.reason}",
+            "headers": headers,
+            "body": data.decode("utf-8", "replace"),
+        }
+
+
+def _tracked_handlers(
+    context: ssl.SSLContext, connections: list[http.client.HTTPConnection]
+) -> tuple[urllib.request.BaseHandler, ...]:
+    """urllib handlers whose connections are recorded, so a timed-out call can be cut off."""
+
+    class TrackedHTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            connections.append(self)
+            super().connect()
+
+    class TrackedHTTPS(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            connections.append(self)
+            super().connect()
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(TrackedHTTP, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(TrackedHTTPS, req, context=context)
+
+    return HTTPHandler(), HTTPSHandler(context=context)
 
 
 def _read_body(response: Any, deadline: float) -> bytes:

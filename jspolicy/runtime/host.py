@@ -1,7 +1,9 @@
 """The host side of the policy helpers: what runs in Python when JS calls them.
 
 One ``HostFunctions`` serves one evaluation. It runs on the isolate thread
-while the policy waits, so every call is bounded by the evaluation deadline.
+while the policy waits and V8 cannot interrupt it, so slow calls are bounded
+here: ``sleep`` and ``fetchSync`` by the evaluation's deadline, ``readFileSync``
+by refusing anything but regular files; cluster access has its own client timeouts.
 Errors policies are meant to handle come back as ``{"__throw": ...}`` and are
 thrown in JS with jsPolicy's shapes (``{reason, message}`` objects, or the
 string ``fetchSync: ...``).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -134,6 +137,8 @@ class HostFunctions:
                 policy_log.warning("[%s] readFileSync(%r) is not in JSPOLICY_READFILE_ALLOWED_PATHS", self.policy, raw)
                 return None
         try:
+            if not stat.S_ISREG(path.stat().st_mode):
+                return None  # a pipe or device could block the evaluation forever
             with path.open("rb") as stream:
                 data = stream.read(MAX_FILE_BYTES + 1)
         except OSError:

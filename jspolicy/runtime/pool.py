@@ -40,7 +40,9 @@ class RuntimePool:
         """Build every context now, so the first requests pay nothing."""
         slots = [self._slots.get() for _ in range(self.size)]
         try:
-            slots = [slot if slot is not None else self._new_context() for slot in slots]
+            for index, slot in enumerate(slots):
+                if slot is None:
+                    slots[index] = self._new_context()
         finally:
             for slot in slots:
                 self._slots.put(slot)
@@ -48,6 +50,8 @@ class RuntimePool:
     def evaluate(self, program: PolicyProgram, request_json: str, host: Host, timeout: float) -> RawResult:
         """Run one policy; ``timeout`` bounds the whole call, pool wait included."""
         deadline = time.monotonic() + timeout
+        if self._closed:
+            return RawResult.failure(ErrorKind.UNAVAILABLE, "the JavaScript runtime is shutting down")
         try:
             slot = self._slots.get(timeout=timeout)
         except queue.Empty:
@@ -68,16 +72,20 @@ class RuntimePool:
             self._slots.put(slot)
 
     def close(self) -> None:
+        """Close idle contexts now; contexts still evaluating are closed as they come back."""
         with self._lock:
             self._closed = True
-            contexts = list(self._contexts)
-            self._contexts.clear()
-        for context in contexts:
-            context.close()
+        while True:
+            try:
+                slot = self._slots.get_nowait()
+            except queue.Empty:
+                return
+            if slot is not None:
+                self._keep(slot)
 
     def _keep(self, context: PolicyContext) -> PolicyContext | None:
         """The context for the slot after a run: itself, or None when it must be replaced."""
-        if not (context.needs_replacement or context.closed):
+        if not (context.needs_replacement or context.closed or self._closed):
             return context
         self.replaced += 1
         with self._lock:

@@ -34,6 +34,8 @@ class Limits:
     print_total: int = 256 * 1024
     # Longest array the guarded builtins accept; V8 aborts on huge sparse arrays.
     array_length: int = 1 << 22
+    # Longest string the guarded string methods accept (measured as documented in runtime.js).
+    string_length: int = 1 << 26
 
     def as_js(self) -> dict[str, int]:
         return {
@@ -44,6 +46,7 @@ class Limits:
             "patched": self.patched,
             "printLine": self.print_line,
             "arrayLength": self.array_length,
+            "stringLength": self.string_length,
         }
 
 

@@ -30,15 +30,16 @@ log = logging.getLogger(__name__)
 PINNED_MINI_RACER = "0.14.1"
 
 # Value type tags of mini_racer.cc (see py_mini_racer/_objects.py).
-_NULL, _BOOL, _INT, _DOUBLE, _STR = 1, 2, 3, 4, 5
+_BOOL, _INT, _DOUBLE, _STR = 2, 3, 4, 5
 _UNDEFINED = 11
-_SHARED_ARRAY_BUFFER, _ARRAY_BUFFER = 101, 102
+_SHARED_ARRAY_BUFFER = 101
 _EXECUTE_ERROR, _PARSE_ERROR, _OOM_ERROR = 200, 201, 202
 _TIMEOUT_ERROR, _TERMINATED, _VALUE_ERROR, _KEY_ERROR = 203, 204, 205, 206
 
 RESULT_CALLBACK_ID = 0
 HOST_CALLBACK_ID = 1
 RELEASE_CALLBACK_ID = 2
+RELEASE_RESULT_CALLBACK_ID = 3  # results of the release call travel apart from evaluation results
 _ARRAY = 6
 
 # ctypes callbacks from V8's own thread create and destroy a Python thread state
@@ -120,6 +121,7 @@ class Isolate:
         self._dll = library()
         self._host = host
         self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._release_results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._callback = MR_CALLBACK(self._on_callback)
         self._ctx: int = self._dll.mr_init_context(self._callback)
         self._closed = False
@@ -135,6 +137,9 @@ class Isolate:
         if callback_id == RESULT_CALLBACK_ID:
             self._results.put(raw)
             return
+        if callback_id == RELEASE_RESULT_CALLBACK_ID:
+            self._release_results.put(raw)
+            return
         try:
             if callback_id == RELEASE_CALLBACK_ID:
                 if self._thread_state is not None:
@@ -147,12 +152,12 @@ class Isolate:
 
     # -- evaluation ------------------------------------------------------------------
 
-    def post(self, code: str) -> int:
+    def post(self, code: str, callback_id: int = RESULT_CALLBACK_ID) -> int:
         """Start evaluating ``code``; returns the task id. Collect with ``result``."""
         data = code.encode("utf-8")
         handle = self._dll.mr_alloc_string_val(self._ctx, data, len(data), _STR)
         try:
-            return int(self._dll.mr_eval(self._ctx, handle, RESULT_CALLBACK_ID))
+            return int(self._dll.mr_eval(self._ctx, handle, callback_id))
         finally:
             self._dll.mr_free_value(self._ctx, handle)
 
@@ -230,10 +235,7 @@ class Isolate:
         self._dll.mr_set_hard_memory_limit(self._ctx, limit_bytes)
 
     def hard_memory_limit_reached(self) -> bool:
-        return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
-
-    def heap_stats(self) -> str:
-        return str(self._convert(self._dll.mr_heap_stats(self._ctx)))
+        return not self._closed and bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -257,20 +259,34 @@ class Isolate:
         self._keep_thread_state = False
         # A context at its heap limit terminates everything it runs: lift the limit first.
         dll.mr_set_hard_memory_limit(ctx, 1 << 40)
-        self.post("[]")
-        arguments = self._results.get()
+        self.post("[]", RELEASE_RESULT_CALLBACK_ID)
+        arguments = self._release_results.get(timeout=5.0)
         if arguments.contents.type != _ARRAY:
             self._convert(arguments)  # raises the error that made it fail
             raise V8Error("could not create the release call's arguments")
         undefined = dll.mr_alloc_int_val(ctx, 0, _UNDEFINED)
         try:
-            dll.mr_call_function(ctx, self._release_function, undefined, arguments, RESULT_CALLBACK_ID)
-            self._convert(self._results.get(timeout=5.0))
+            dll.mr_call_function(ctx, self._release_function, undefined, arguments, RELEASE_RESULT_CALLBACK_ID)
+            self._convert(self._release_results.get(timeout=5.0))
         except queue.Empty:
             log.warning("a JavaScript context did not give back its thread state")
         finally:
             dll.mr_free_value(ctx, undefined)
             dll.mr_free_value(ctx, arguments)
+
+    def abandon(self) -> None:
+        """Stop using an isolate whose task will not stop; free it once that task ends.
+
+        Its thread's Python thread state cannot be given back (the thread is busy)."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def reap() -> None:
+            self._results.get()
+            self._dll.mr_free_context(self._ctx)
+
+        threading.Thread(target=reap, name="isolate-reaper", daemon=True).start()
 
     @property
     def closed(self) -> bool:

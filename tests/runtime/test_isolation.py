@@ -253,11 +253,13 @@ def test_unsafe_globals_are_undefined(evaluate: Evaluate, name: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("call", ["__jsp.run('x')", "__jsp.load('x', 'y')"])
-def test_internal_entry_points_cannot_be_reentered(evaluate: Evaluate, call: str) -> None:
+@pytest.mark.parametrize(
+    "call", ["__jsp.run('x')", "__jsp.load('x', 'y')", "__jsp.unload('x')", "__jsp.globalsClean()"]
+)
+def test_internal_entry_points_refuse_policy_code(evaluate: Evaluate, call: str) -> None:
     uncaught = evaluate(f"{call}; allow()")
     assert (uncaught.allowed, uncaught.code) == (False, 500)
-    assert "re-entrant" in uncaught.message
+    assert "jspolicy: not allowed" in uncaught.message
     caught = evaluate(f"warn('w'); try {{ {call} }} catch (e) {{ }} deny('own decision')")
     assert (caught.allowed, caught.message) == (False, "own decision")
     assert caught.warnings == ["[test.policies.jspolicy.com]: w"]

@@ -26,6 +26,7 @@
   const RangeErrorCtor = RangeError;
   const TypeErrorCtor = TypeError;
   const SetCtor = Set;
+  const WeakSetCtor = WeakSet;
   const MapCtor = Map;
   const indirectEval = eval;
   const FunctionCtor = Function;
@@ -49,6 +50,13 @@
   const mapDelete = Map.prototype.delete;
 
   const LIMITS = config.limits;
+  // Every entry point below requires this per-context secret. Python puts it in the
+  // tasks it posts; policy code cannot read a task's source or a strict function's
+  // arguments, so it cannot call the runtime's internals (e.g. from a promise
+  // callback that runs while the next evaluation is being prepared).
+  const SECRET = config.secret;
+  const AtomicsLoad = Atomics.load;
+  const AtomicsStore = Atomics.store;
 
   // ---- the host channel -------------------------------------------------------------
   // int32 header slots (see runtime/channel.py): request length, reply status,
@@ -557,9 +565,27 @@
 
   // Builtins that walk `length` in C++ without checking for termination: on a huge
   // sparse array they abort V8 ("invalid table size") or outlive the timeout.
+  // The builtin reads `length` again after the guard, so the guard only accepts
+  // lengths that cannot change in between: real arrays, and array-likes whose
+  // `length` is a plain data property (no getters, no proxies).
   const MAX_LENGTH = LIMITS.arrayLength;
+  const proxies = new WeakSetCtor();
+  const weakSetAdd = WeakSet.prototype.add;
+  const weakSetHas = WeakSet.prototype.has;
+  function plainLength(target) {
+    for (let o = target; o !== null && o !== undefined; o = getPrototypeOf(o)) {
+      if (typeof o !== 'object' && typeof o !== 'function') return true; // primitives: fixed
+      if (call(weakSetHas, proxies, o)) return false;
+      const d = getOwnPropertyDescriptor(o, 'length');
+      if (d !== undefined) return 'value' in d;
+    }
+    return true;
+  }
   function checkLength(target, what) {
     if (target === null || target === undefined) return;
+    if (!ArrayIsArray(target) || call(weakSetHas, proxies, target)) {
+      if (!plainLength(target)) throw new TypeErrorCtor(what + ': jspolicy needs a plain length on array-likes');
+    }
     const length = target.length;
     if (length > MAX_LENGTH) {
       throw new RangeErrorCtor(what + ' on ' + length + ' elements exceeds the jspolicy limit of ' + MAX_LENGTH);
@@ -585,7 +611,32 @@
     'reduceRight', 'reverse', 'slice', 'some', 'sort', 'splice', 'toLocaleString', 'toReversed',
     'toSorted', 'toSpliced', 'with', 'unshift', 'toString',
   ], 'Array.prototype');
-  guardMethods(String.prototype, ['split', 'match', 'matchAll', 'replace', 'replaceAll'], 'String.prototype');
+  // Strings: results built in C++ without termination checks. Splitting or matching
+  // can only abort V8 beyond ~134M result elements, so strings up to 64M characters
+  // are fine; transformations allocate their full result at once, so they and the
+  // padding/repeat constructors are bounded by what a policy could need.
+  const MAX_STRING = LIMITS.stringLength;
+  function guardString(names, measure) {
+    for (const name of names) {
+      const original = String.prototype[name];
+      const wrapper = {
+        [name]() {
+          const size = measure(this, arguments);
+          if (size > MAX_STRING) {
+            throw new RangeErrorCtor('String.prototype.' + name + ' on ' + size + ' characters exceeds the jspolicy limit of ' + MAX_STRING);
+          }
+          return ReflectApply(original, this, arguments);
+        },
+      }[name];
+      defineProperty(wrapper, 'length', { value: original.length });
+      defineProperty(String.prototype, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
+    }
+  }
+  const ownLength = (self) => StringCtor(self).length;
+  guardString(['split', 'match', 'matchAll', 'replace', 'replaceAll', 'normalize', 'toUpperCase', 'toLowerCase',
+    'toLocaleUpperCase', 'toLocaleLowerCase', 'localeCompare'], ownLength);
+  guardString(['repeat'], (self, args) => StringCtor(self).length * (+args[0] || 0));
+  guardString(['padStart', 'padEnd'], (self, args) => +args[0] || 0);
   {
     const from = Array.from;
     const guardedFrom = {
@@ -607,8 +658,13 @@
     const original = holder[name];
     const wrapper = {
       [name]() {
-        if (arguments[targetIndex] === g) globalTouched = true;
-        return ReflectApply(original, this, arguments);
+        const target = arguments[targetIndex];
+        if (target === g) globalTouched = true;
+        try {
+          return ReflectApply(original, this, arguments);
+        } finally {
+          if (target === g) globalTouched = true; // also if a descriptor getter ran in between
+        }
       },
     }[name];
     defineProperty(wrapper, 'length', { value: original.length });
@@ -621,13 +677,17 @@
     const guardedProxy = function Proxy(target, handler) {
       if (new.target === undefined) throw new TypeErrorCtor("Constructor Proxy requires 'new'");
       if (target === g) globalTouched = true;
-      return new ProxyCtor(target, handler);
+      const proxy = new ProxyCtor(target, handler);
+      call(weakSetAdd, proxies, proxy);
+      return proxy;
     };
     defineProperty(guardedProxy, 'length', { value: 2 });
     defineProperty(guardedProxy, 'revocable', {
       value: function revocable(target, handler) {
         if (target === g) globalTouched = true;
-        return ProxyCtor.revocable(target, handler);
+        const revocable = ProxyCtor.revocable(target, handler);
+        call(weakSetAdd, proxies, revocable.proxy);
+        return revocable;
       },
       writable: true,
       enumerable: false,
@@ -642,7 +702,11 @@
     const wrapper = {
       [name]() {
         if (this === g) globalTouched = true;
-        return ReflectApply(original, this, arguments);
+        try {
+          return ReflectApply(original, this, arguments);
+        } finally {
+          if (this === g) globalTouched = true;
+        }
       },
     }[name];
     defineProperty(Object.prototype, name, { value: wrapper, writable: true, enumerable: false, configurable: true });
@@ -790,17 +854,18 @@
 
   let lastToken = 0;
 
-  function enter() {
-    const token = header[4];
+  function enter(secret) {
+    if (secret !== SECRET) throw new ErrorCtor('jspolicy: not allowed');
+    const token = AtomicsLoad(header, 4);
     if (token === lastToken) throw new ErrorCtor('jspolicy: re-entrant evaluation');
     lastToken = token;
-    header[5] = token;
-    return header[6] !== token;
+    AtomicsStore(header, 5, token); // "started"; sequentially consistent with the abort check
+    return AtomicsLoad(header, 6) !== token;
   }
 
   const internal = {
-    load(id, name) {
-      if (!enter()) return '{"aborted":true}';
+    load(secret, id, name) {
+      if (!enter(secret)) return '{"aborted":true}';
       if (!cleanGlobals()) return '{"recycle":true}';
       const source = readInput();
       let fn;
@@ -814,12 +879,13 @@
       call(mapSet, programs, id, { name: StringCtor(name), fn, terminates });
       return '{}';
     },
-    unload(id) {
+    unload(secret, id) {
+      if (secret !== SECRET) throw new ErrorCtor('jspolicy: not allowed');
       call(mapDelete, programs, id);
       return '{}';
     },
-    run(id) {
-      if (!enter()) return '{"aborted":true}';
+    run(secret, id) {
+      if (!enter(secret)) return '{"aborted":true}';
       if (!cleanGlobals()) return '{"recycle":true}';
       const program = call(mapGet, programs, id);
       if (program === undefined) return '{"unknown":true}';
@@ -838,7 +904,8 @@
       s.closed = true;
       return s.snapshot !== undefined ? s.snapshot : serialiseResult(s);
     },
-    globalsClean() {
+    globalsClean(secret) {
+      if (secret !== SECRET) throw new ErrorCtor('jspolicy: not allowed');
       return cleanGlobals() && ownKeys(g).length === baseline.size;
     },
   };
