@@ -9,12 +9,11 @@ array, and a trailing newline. The answer uses the request's own apiVersion.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jspolicy import gojson
+from jspolicy import fastjson, gojson
 from jspolicy.admission.evaluate import AdmissionOutcome
 
 V1 = "admission.k8s.io/v1"
@@ -39,8 +38,8 @@ class Review:
 def parse_review(body: bytes | str) -> Review:
     """Decode an AdmissionReview (v1 or v1beta1); raises ReviewError."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        document = fastjson.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ReviewError(f"couldn't decode the AdmissionReview: {error}") from None
     if not isinstance(document, dict):
         raise ReviewError("couldn't decode the AdmissionReview: expected a JSON object")
