@@ -100,6 +100,50 @@ def v8_version() -> str:
     return str(library().mr_v8_version().decode("utf-8"))
 
 
+class _Lifecycle:
+    """One long-lived thread creates and frees every isolate.
+
+    mini-racer creates a V8 isolate on the calling thread, and V8 ties per-thread
+    heap state to it: freeing the isolate after that thread has exited (a request
+    thread, an anyio worker) crashes in V8's heap teardown. Creation and freeing
+    therefore always happen here; evaluations may come from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[tuple[bool, Any]]]] = (
+            queue.SimpleQueue()
+        )
+        threading.Thread(target=self._loop, name="v8-lifecycle", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            work, reply = self._tasks.get()
+            try:
+                reply.put((True, work()))
+            except BaseException as error:  # handed to the caller
+                reply.put((False, error))
+
+    def call(self, work: Callable[[], Any]) -> Any:
+        reply: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._tasks.put((work, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+
+_lifecycle_lock = threading.Lock()
+_lifecycle: _Lifecycle | None = None
+
+
+def lifecycle() -> _Lifecycle:
+    global _lifecycle
+    with _lifecycle_lock:
+        if _lifecycle is None:
+            _lifecycle = _Lifecycle()
+        return _lifecycle
+
+
 @dataclass(frozen=True)
 class SharedBuffer:
     """A SharedArrayBuffer's backing store, readable and writable from Python."""
@@ -123,7 +167,7 @@ class Isolate:
         self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._release_results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._callback = MR_CALLBACK(self._on_callback)
-        self._ctx: int = self._dll.mr_init_context(self._callback)
+        self._ctx: int = lifecycle().call(lambda: self._dll.mr_init_context(self._callback))
         self._closed = False
         self._thread_state: int | None = None
         self._keep_thread_state = True
@@ -251,7 +295,7 @@ class Isolate:
             log.warning("a closing JavaScript context could not give back its thread state: %s", error)
         finally:
             self._closed = True
-            self._dll.mr_free_context(self._ctx)
+            lifecycle().call(lambda: self._dll.mr_free_context(self._ctx))
 
     def _release_thread_state(self) -> None:
         """Run the private release callback on the isolate thread (the one holding the state)."""
@@ -284,7 +328,7 @@ class Isolate:
 
         def reap() -> None:
             self._results.get()
-            self._dll.mr_free_context(self._ctx)
+            lifecycle().call(lambda: self._dll.mr_free_context(self._ctx))
 
         threading.Thread(target=reap, name="isolate-reaper", daemon=True).start()
 
