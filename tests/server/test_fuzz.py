@@ -70,7 +70,7 @@ def assert_well_formed(response: httpx.Response) -> None:
         assert status["code"] in (400, 403, 413, 429, 500)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, path=st.sampled_from(["/policy/deny-privileged.examples.jspolicy.com", "/crds",
                                           "/policy/add-team-label.examples.jspolicy.com"]))  # fmt: skip
 def test_fuzzed_bodies_get_coded_answers(client: httpx.Client, body: bytes, path: str) -> None:
