@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.url.startswith("https://"):
         raise CliError(f"--url must be an https:// URL (the API server only calls webhooks over TLS), got {args.url}")
     policies = PolicySet.from_manifests(load_manifests(args.policies))
-    host = args.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    bundle = certs.ensure(Path(args.cert_dir), [*certs.default_sans(), host, *args.cert_san])
+    host = urllib.parse.urlsplit(args.url).hostname or ""
+    cert_dir = Path(args.cert_dir)
+    # Keep the names the serving certificate already has (e.g. serve's --cert-san), add the URL's host.
+    bundle = certs.ensure(cert_dir, [*certs.default_sans(), *certs.current_sans(cert_dir), host, *args.cert_san])
     documents = []
     for name in sorted(policies.policies):
         configuration = webhook_configuration(policies.policies[name], ca_bundle=bundle.ca_pem, url=args.url)

@@ -65,7 +65,16 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES))
+            # ConfigMap mounts hold each file twice: as a symlink, and in a hidden "..<timestamp>" directory.
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and p.suffix in SUFFIXES
+                    and not any(part.startswith("..") for part in p.relative_to(path).parts)
+                )
+            )
         elif path.is_file():
             files.append(path)
         else:

@@ -157,6 +157,16 @@ def _load(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey
     return ca, key
 
 
+def current_sans(directory: Path) -> list[str]:
+    """The names on the serving certificate in ``directory`` (none when there is none)."""
+    try:
+        leaf = x509.load_pem_x509_certificate((directory / TLS_CERT).read_bytes())
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+    return [*names.get_values_for_type(x509.DNSName), *(str(ip) for ip in names.get_values_for_type(x509.IPAddress))]
+
+
 def needs_renewal(directory: Path, sans: Iterable[str], now: dt.datetime) -> bool:
     """The leaf is missing, unreadable, expiring within RENEW_BEFORE, or lacks a wanted name."""
     try:

@@ -41,9 +41,14 @@ class PolicyStore:
         with self._lock:
             try:
                 fingerprint = self._current_fingerprint()
+            except (ManifestError, OSError) as error:
+                self.last_error = str(error)
+                return False
+            try:
                 policies = PolicySet.from_manifests(load_manifests(self.paths))
             except (ManifestError, OSError) as error:
                 self.last_error = str(error)
+                self._fingerprint = fingerprint  # reported once; the next change is loaded again
                 log.error("policies not reloaded, the previous version keeps serving: %s", error)
                 return False
             programs: dict[str, PolicyProgram | ProgramError] = {}
@@ -60,7 +65,7 @@ class PolicyStore:
             return True
 
     def reload_if_changed(self) -> bool:
-        """Reload when a file was added, removed or modified since the last good load."""
+        """Reload when a file was added, removed or modified since the last load attempt."""
         try:
             changed = self._current_fingerprint() != self._fingerprint
         except (ManifestError, OSError) as error:

@@ -55,15 +55,20 @@ class Supervisor:
         self._workers: list[_Worker] = []
         self._socket: socket.socket | None = None
         self._stopping = False
-        self.metrics_dir = tempfile.mkdtemp(prefix="jspolicy-metrics-")
+        self.metrics_dir = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self) -> int:
         logs.configure(self.config.log_level, self.config.log_json)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # workers inherit it
-        certs.ensure(self.cert_dir, self.config.cert_sans)
-        self._socket = socket.create_server((self.config.host, self.config.port), backlog=2048, reuse_port=False)
+        try:
+            self.metrics_dir = tempfile.mkdtemp(prefix="jspolicy-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # workers inherit it
+            certs.ensure(self.cert_dir, self.config.cert_sans)
+            self._socket = socket.create_server((self.config.host, self.config.port), backlog=2048, reuse_port=False)
+        except BaseException:
+            self._shutdown()
+            raise
         self._socket.set_inheritable(True)
         # Accepted connections inherit this: without it small TLS records wait for delayed ACKs (~40 ms).
         self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -99,7 +104,8 @@ class Supervisor:
                 worker.process.kill()
         if self._socket is not None:
             self._socket.close()
-        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        if self.metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     async def _supervise(self) -> None:
         servers = [
@@ -126,7 +132,7 @@ class Supervisor:
         ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, stop.set)
         tasks = [asyncio.create_task(s._serve()) for s in servers]  # _serve: leave signals to the loop above
         tasks.append(asyncio.create_task(self._watch_workers(stop)))
@@ -141,29 +147,38 @@ class Supervisor:
 
     async def _watch_workers(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for position, worker in enumerate(self._workers):
-                if worker.process.is_alive() or self._stopping:
-                    continue
-                log.error(
-                    "worker %d (pid %s) exited with %s; replacing it",
-                    worker.index,
-                    worker.process.pid,
-                    worker.process.exitcode,
-                )
-                if worker.process.pid is not None:
-                    multiprocess.mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
-                # Quick repeated failures back off; a worker that ran for a while restarts at once.
-                restarts = 0 if time.monotonic() - worker.started > 60 else worker.restarts + 1
-                await asyncio.sleep(RESTART_BACKOFF[min(restarts, len(RESTART_BACKOFF) - 1)] if restarts else 0)
-                self._workers[position] = self._spawn(worker.index, restarts)
+            try:
+                await self._replace_dead_workers()
+            except Exception:  # keep watching: a failed restart is retried on the next round
+                log.exception("replacing a worker failed")
             await asyncio.sleep(0.2)
+
+    async def _replace_dead_workers(self) -> None:
+        for position, worker in enumerate(self._workers):
+            if worker.process.is_alive() or self._stopping:
+                continue
+            log.error(
+                "worker %d (pid %s) exited with %s; replacing it",
+                worker.index,
+                worker.process.pid,
+                worker.process.exitcode,
+            )
+            if worker.process.pid is not None:
+                multiprocess.mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
+            # Quick repeated failures back off; a worker that ran for a while restarts at once.
+            restarts = 0 if time.monotonic() - worker.started > 60 else worker.restarts + 1
+            await asyncio.sleep(RESTART_BACKOFF[min(restarts, len(RESTART_BACKOFF) - 1)] if restarts else 0)
+            self._workers[position] = self._spawn(worker.index, restarts)
 
     async def _renew_certificates(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.config.cert_check_interval)
-            if certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
-                certs.ensure(self.cert_dir, self.config.cert_sans)
-                log.info("renewed the serving certificate")
+            try:
+                if certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
+                    certs.ensure(self.cert_dir, self.config.cert_sans)
+                    log.info("renewed the serving certificate")
+            except Exception:  # retried at the next check
+                log.exception("renewing the serving certificate failed")
 
     # -- health and metrics -----------------------------------------------------------------
 

@@ -7,7 +7,9 @@ crash inside V8 costs one worker, which the supervisor replaces.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import signal
 import socket
 import threading
 from multiprocessing.synchronize import Event
@@ -29,7 +31,20 @@ from jspolicy.server.store import PolicyStore
 log = logging.getLogger(__name__)
 
 
+def _exit_with_parent() -> None:
+    """Linux: get SIGTERM when the supervisor dies, so no orphan keeps serving on the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.warning("cannot ask to be stopped with the supervisor (prctl unavailable)")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
+    _exit_with_parent()
     logs.configure(config.log_level, config.log_json)
     pool = RuntimePool(RuntimeSettings.from_env())
     pool.warm()

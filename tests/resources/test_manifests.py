@@ -306,3 +306,13 @@ def test_add_crd_from_a_loaded_manifest(tmp_path: Path) -> None:
 def test_add_crd_needs_group_kind_and_plural(broken: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"needs spec\.group"):
         KindRegistry().add_crd(broken)
+
+
+def test_configmap_mount_copies_in_dot_dot_directories_are_skipped(tmp_path: Path) -> None:
+    # A mounted ConfigMap holds each key as a symlink into a hidden "..<timestamp>" directory.
+    data = tmp_path / "..2026_11_22_18_00_00.123"
+    write(data / "policy.yaml", CONFIG_MAP.format(name="once"))
+    (tmp_path / "..data").symlink_to(data.name)
+    (tmp_path / "policy.yaml").symlink_to(Path("..data") / "policy.yaml")
+    assert expand_paths([str(tmp_path)]) == [tmp_path / "policy.yaml"]
+    assert [m.name for m in load_manifests([str(tmp_path)])] == ["once"]

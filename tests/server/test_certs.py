@@ -62,3 +62,9 @@ def test_a_missing_name_or_a_broken_file_means_renewal(tmp_path: Path) -> None:
     assert certs.needs_renewal(tmp_path, certs.default_sans(), NOW)
     certs.ensure(tmp_path, certs.default_sans(), NOW)
     assert not certs.needs_renewal(tmp_path, certs.default_sans(), NOW)
+
+
+def test_current_sans_lists_the_names_on_the_serving_certificate(tmp_path: Path) -> None:
+    assert certs.current_sans(tmp_path) == []
+    certs.ensure(tmp_path, ["webhook.example.com", "10.0.0.7"], NOW)
+    assert set(certs.current_sans(tmp_path)) == {"webhook.example.com", "10.0.0.7"}

@@ -10,6 +10,7 @@ import yaml
 
 from jspolicy.cli.main import main
 from jspolicy.resources.webhooks import webhook_configuration
+from jspolicy.server import certs
 from tests.conftest import make_policy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -90,3 +91,12 @@ def test_cli_prints_one_configuration_per_admission_policy(tmp_path: Path, capsy
     ca = (cert_dir / "ca.crt").read_bytes()
     assert all(base64.b64decode(d["webhooks"][0]["clientConfig"]["caBundle"]) == ca for d in documents)
     assert main(["webhook-config", "--url", "http://insecure", "--policies", str(EXAMPLES / "policies")]) == 2
+
+
+def test_cli_keeps_the_names_the_certificate_already_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert_dir = tmp_path / "certs"
+    certs.ensure(cert_dir, ["served-name.example.com"])
+    args = ["webhook-config", "--url", "https://[::1]:8443/", "--cert-dir", str(cert_dir)]
+    assert main([*args, "--policies", str(EXAMPLES / "policies")]) == 0
+    capsys.readouterr()
+    assert {"served-name.example.com", "::1"} <= set(certs.current_sans(cert_dir))

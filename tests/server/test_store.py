@@ -1,0 +1,38 @@
+"""The policy store keeps the last good snapshot and reports a broken file once per change."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from jspolicy.server.store import PolicyStore
+
+POLICY = """apiVersion: policy.jspolicy.com/v1beta1
+kind: JsPolicy
+metadata: {{name: {name}.test.jspolicy.com}}
+spec:
+  operations: ["CREATE"]
+  resources: ["pods"]
+  javascript: "allow()"
+"""
+
+
+def test_a_broken_file_keeps_the_last_good_snapshot_and_is_retried_only_after_a_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a"))
+    store = PolicyStore([str(tmp_path)])
+    assert store.reload()
+    good = store.snapshot
+    (tmp_path / "b.yaml").write_text("kind: [unclosed")
+    assert not store.reload_if_changed()
+    assert store.snapshot is good and store.last_error and "b.yaml" in store.last_error
+    assert not store.reload_if_changed()  # unchanged broken file: not parsed and logged again
+    assert sum("not reloaded" in r.getMessage() for r in caplog.records) == 1
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="b"))
+    assert store.reload_if_changed()
+    assert set(store.snapshot.policies) == {"a.test.jspolicy.com", "b.test.jspolicy.com"}
+    assert store.snapshot.generation == good.generation + 1 and store.last_error is None
