@@ -131,11 +131,12 @@ class HostFunctions:
         (raw,) = args
         path = Path(raw)
         allowed = self.settings.read_file_allowed_paths
-        if allowed is not None:
-            resolved = path.resolve()
-            if not any(resolved == Path(a).resolve() or Path(a).resolve() in resolved.parents for a in allowed):
-                policy_log.warning("[%s] readFileSync(%r) is not in JSPOLICY_READFILE_ALLOWED_PATHS", self.policy, raw)
-                return None
+        if allowed is not None and not _within(path, allowed):
+            policy_log.warning("[%s] readFileSync(%r) is not in JSPOLICY_READFILE_ALLOWED_PATHS", self.policy, raw)
+            return None
+        if _within(path, self.settings.read_file_denied_paths):
+            policy_log.warning("[%s] readFileSync(%r) refused: the server's own key material", self.policy, raw)
+            return None
         try:
             if not stat.S_ISREG(path.stat().st_mode):
                 return None  # a pipe or device could block the evaluation forever
@@ -178,3 +179,9 @@ _HANDLERS: dict[str, Callable[[HostFunctions, list[Any], float], Any]] = {
     "sleep": HostFunctions._sleep,
     "fetch": HostFunctions._fetch,
 }
+
+
+def _within(path: Path, roots: tuple[str, ...]) -> bool:
+    """``path``, symlinks resolved, is one of ``roots`` or lies under one."""
+    resolved = path.resolve()
+    return any(resolved == root or root in resolved.parents for root in (Path(r).resolve() for r in roots))

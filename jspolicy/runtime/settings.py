@@ -58,6 +58,7 @@ class RuntimeSettings:
     fetch_timeout_seconds: float = 10.0
     fetch_allowed_hosts: tuple[str, ...] | None = None
     read_file_allowed_paths: tuple[str, ...] | None = None
+    read_file_denied_paths: tuple[str, ...] = ()  # always refused, e.g. the webhook's TLS keys
     env_allowed: tuple[str, ...] | None = None
     recycle_after: int = 10_000
     channel_bytes: int = 16 * 1024 * 1024

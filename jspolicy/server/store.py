@@ -51,13 +51,21 @@ class PolicyStore:
                 self._fingerprint = fingerprint  # reported once; the next change is loaded again
                 log.error("policies not reloaded, the previous version keeps serving: %s", error)
                 return False
+            served = dict(policies.policies)
             programs: dict[str, PolicyProgram | ProgramError] = {}
+            previous = self.snapshot
             for name in policies.policies:
                 try:
                     programs[name] = policies.program(name)
                 except ProgramError as error:
-                    programs[name] = error  # answered with jsPolicy's 500, like a missing bundle
-            self.snapshot = Snapshot(dict(policies.policies), programs, self.snapshot.generation + 1)
+                    last_good = previous.programs.get(name)
+                    if isinstance(last_good, PolicyProgram):
+                        # Like jsPolicy, whose bundle is only replaced by one that compiles.
+                        log.error("policy %s not updated, its previous version keeps serving: %s", name, error)
+                        served[name], programs[name] = previous.policies[name], last_good
+                    else:
+                        programs[name] = error  # answered with jsPolicy's 500, like a missing bundle
+            self.snapshot = Snapshot(served, programs, previous.generation + 1)
             self._fingerprint = fingerprint
             self.last_error = None
             self.loaded = True

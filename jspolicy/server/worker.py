@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import logging
 import signal
 import socket
@@ -46,7 +47,8 @@ _PR_SET_PDEATHSIG = 1
 def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
     _exit_with_parent()
     logs.configure(config.log_level, config.log_json)
-    pool = RuntimePool(RuntimeSettings.from_env())
+    # Policies may read files (jsPolicy allows any), but never the keys this server serves TLS with.
+    pool = RuntimePool(dataclasses.replace(RuntimeSettings.from_env(), read_file_denied_paths=(config.cert_dir,)))
     pool.warm()
     store = PolicyStore(config.policies)
     store.reload()

@@ -320,6 +320,18 @@ def test_read_file_sync_allow_list(make_pool: PoolFactory, tmp_path: Path) -> No
     assert value == ["visible", "UNDEFINED", "UNDEFINED", "UNDEFINED"]
 
 
+def test_read_file_sync_never_reads_denied_paths(make_pool: PoolFactory, tmp_path: Path) -> None:
+    keys = tmp_path / "serving-certs"
+    keys.mkdir()
+    (keys / "tls.key").write_text("PRIVATE")
+    (tmp_path / "public.txt").write_text("public")
+    (tmp_path / "alias.key").symlink_to(keys / "tls.key")
+    run = evaluator(make_pool(read_file_denied_paths=(str(keys),)))
+    paths = [keys / "tls.key", tmp_path / "alias.key", f"{keys}/../serving-certs/tls.key", tmp_path / "public.txt"]
+    value = js_value(run, f"{json.dumps([str(p) for p in paths])}.map((p) => readFileSync(p) ?? 'UNDEFINED')")
+    assert value == ["UNDEFINED", "UNDEFINED", "UNDEFINED", "public"]
+
+
 # ---- atob / btoa -------------------------------------------------------------------------------------------
 
 

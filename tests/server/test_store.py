@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from jspolicy.resources.bundle import encode_bundle
+from jspolicy.resources.policyset import ProgramError
+from jspolicy.runtime.program import PolicyProgram
 from jspolicy.server.store import PolicyStore
 
 POLICY = """apiVersion: policy.jspolicy.com/v1beta1
@@ -36,3 +39,31 @@ def test_a_broken_file_keeps_the_last_good_snapshot_and_is_retried_only_after_a_
     assert store.reload_if_changed()
     assert set(store.snapshot.policies) == {"a.test.jspolicy.com", "b.test.jspolicy.com"}
     assert store.snapshot.generation == good.generation + 1 and store.last_error is None
+
+
+BUNDLED = """apiVersion: policy.jspolicy.com/v1beta1
+kind: JsPolicy
+metadata: {{name: bundled.test.jspolicy.com}}
+spec:
+  operations: ["CREATE"]
+  resources: ["pods"]
+---
+apiVersion: policy.jspolicy.com/v1beta1
+kind: JsPolicyBundle
+metadata: {{name: bundled.test.jspolicy.com}}
+spec:
+  bundle: {bundle}
+"""
+
+
+def test_a_policy_whose_new_bundle_is_broken_keeps_serving_its_previous_code(tmp_path: Path) -> None:
+    (tmp_path / "bundled.yaml").write_text(BUNDLED.format(bundle=encode_bundle("deny('v1')")))
+    store = PolicyStore([str(tmp_path)])
+    assert store.reload()
+    first = store.snapshot.programs["bundled.test.jspolicy.com"]
+    assert isinstance(first, PolicyProgram)
+    (tmp_path / "bundled.yaml").write_text(BUNDLED.format(bundle="bm90IGd6aXA="))  # base64, not gzip
+    assert store.reload()
+    assert store.snapshot.programs["bundled.test.jspolicy.com"] is first
+    fresh = PolicyStore([str(tmp_path)])  # never had a good version: answered with a 500
+    assert fresh.reload() and isinstance(fresh.snapshot.programs["bundled.test.jspolicy.com"], ProgramError)

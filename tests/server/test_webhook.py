@@ -7,6 +7,7 @@ import json
 import ssl
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -149,6 +150,20 @@ def test_hostile_policies_fail_alone_while_a_normal_policy_keeps_answering(serve
     assert failures == []
     readiness = server.readiness()
     assert readiness["ready"] and all(w["alive"] for w in readiness["workers"])
+
+
+def test_policies_cannot_read_the_serving_keys(server: Server) -> None:
+    def read(path: Path) -> str:
+        obj = pod()
+        obj["metadata"]["annotations"] = {"path": str(path)}
+        with server.client() as client:
+            return str(
+                post(client, "/policy/keys.hostile.jspolicy.com", review(obj)).json()["response"]["status"]["message"]
+            )
+
+    assert read(server.cert_dir / "tls.key") == "undefined"
+    assert read(server.cert_dir / "ca.key") == "undefined"
+    assert read(server.policies / "hostile.yaml").startswith("# Policies that misbehave")  # other files stay readable
 
 
 def test_serving_certificate_is_signed_by_a_separate_ca(server: Server) -> None:
