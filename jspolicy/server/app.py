@@ -6,7 +6,9 @@ unknown policies, never a non-200 for a well-formed request. JavaScript runs in
 a worker thread, never on the event loop; at most ``max_in_flight`` requests are
 evaluated or queued, the rest are refused at once with HTTP 429: overload is
 the webhook being unavailable, so the API server applies the policy's
-failurePolicy (an in-band denial would ignore it).
+failurePolicy (an in-band denial would ignore it). For the same reason a
+request that waited its whole timeout for a free JavaScript context gets an
+HTTP 503, not an in-band 500.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.review import Review, ReviewError, error_response, parse_review, render, response_for
 from jspolicy.resources.fielderrors import aggregate
 from jspolicy.resources.policy import API_VERSION
 from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
+from jspolicy.runtime.program import ErrorKind
 from jspolicy.server.metrics import Metrics
 from jspolicy.server.store import PolicyStore
 
@@ -58,6 +62,13 @@ class _RefusedError(Exception):
 def create_app(state: WebhookState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     slots = threading.BoundedSemaphore(state.max_in_flight)
+    # anyio's default of 40 threads would queue admitted requests behind a second, hidden limit.
+    threads: list[anyio.CapacityLimiter] = []  # made on the event loop, at the first request
+
+    def thread_limiter() -> anyio.CapacityLimiter:
+        if not threads:
+            threads.append(anyio.CapacityLimiter(state.max_in_flight))
+        return threads[0]
 
     async def read_body(request: Request) -> bytes:
         content_type = request.headers.get("content-type", "")
@@ -88,13 +99,16 @@ def create_app(state: WebhookState) -> FastAPI:
             if not slots.acquire(blocking=False):
                 raise _RefusedError(429, "too many admission requests in flight; try again")
             try:
-                body = await run_in_threadpool(decide, review)
+                body = await anyio.to_thread.run_sync(decide, review, limiter=thread_limiter())
             finally:
                 slots.release()
         except _RefusedError as refused:
             log.warning("refused %s: %s", request.url.path, refused.message)
             body = render(None, error_response(refused.code, refused.message))
-            status = 429 if refused.code == 429 else 200
+            status = refused.code if refused.code in (429, 503) else 200
+        except ClientDisconnect:  # the caller gave up (e.g. its own timeout); nobody reads an answer
+            log.info("client disconnected before %s was answered", request.url.path)
+            status, body = 499, b""
         except Exception:  # a bug must still be answered, never with a bare HTTP 500
             log.exception("internal error answering %s", request.url.path)
             body = render(None, error_response(500, "internal error in the jspolicy webhook; see its log"))
@@ -116,6 +130,8 @@ def create_app(state: WebhookState) -> FastAPI:
             state.metrics.observe_execution(
                 js_policy.type, name, outcome.code, outcome.duration_seconds, outcome.raw.ran
             )
+            if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
+                raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
             log.debug(
                 "decision policy=%s uid=%s operation=%s allowed=%s code=%d",
                 name,

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line with ``--log-json``, plain lines otherwise."""
+"""Structured logs: one JSON object per line with ``--log-json``, plain lines otherwise.
+
+Messages carry request data (paths, policy output), so plain lines escape control
+characters: a ``%0A`` in a request path cannot forge a log line.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Tab stays; every other C0 control character and DEL is written as an escape.
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(32), 127] if code != 9}
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging.Formatter hook)
+        original = record.message
+        record.message = original.translate(_CONTROL)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = original
+
+
 def configure(level: str, as_json: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if as_json else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
