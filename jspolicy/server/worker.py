@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import signal
 import socket
+import ssl
 import threading
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -78,16 +79,33 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
 
 
 def watch_certificate(server_config: uvicorn.Config, cert_dir: Path, interval: float, stop: threading.Event) -> None:
-    """Load a renewed certificate into the live TLS context: new handshakes use it, none fail."""
+    """Serve a renewed certificate from the next handshake on, without touching a context in use.
+
+    Loading the new pair into the live context would leave a moment where it holds the new
+    certificate and the old key. Instead each handshake's SNI callback (OpenSSL calls it with
+    or without SNI) moves the connection to the newest context, built complete before it is used.
+    """
     cert, key = cert_dir / certs.TLS_CERT, cert_dir / certs.TLS_KEY
+    base = server_config.ssl
+    if base is None:
+        return
+    newest: list[ssl.SSLContext] = []
+
+    def use_newest(connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext) -> None:
+        if newest:
+            connection.context = newest[0]
+
+    base.sni_callback = use_newest
 
     def loop() -> None:
         seen = cert.stat().st_mtime_ns
         while not stop.wait(interval):
             try:
                 current = cert.stat().st_mtime_ns
-                if current != seen and server_config.ssl is not None:
-                    server_config.ssl.load_cert_chain(str(cert), str(key))
+                if current != seen:
+                    fresh = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    fresh.load_cert_chain(str(cert), str(key))
+                    newest[:] = [fresh]
                     seen = current
                     log.info("reloaded the serving certificate")
             except (OSError, ValueError) as error:  # mid-rotation (key and cert disagree): next round

@@ -122,10 +122,12 @@ def test_a_killed_worker_is_replaced(faulty: Server) -> None:
     assert current_answer(faulty) == "fixed"
 
 
-def serving_names(server: Server) -> set[str]:
+def serving_names(server: Server, *, sni: bool = True) -> set[str]:
     context = ssl.create_default_context(cafile=server.ca)
+    context.check_hostname = sni  # without SNI there is no name to check; the chain still is
     port = int(server.url.rsplit(":", 1)[1])
-    with ssl.create_connection(("127.0.0.1", port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as s:
+    name = "localhost" if sni else None
+    with ssl.create_connection(("127.0.0.1", port)) as raw, context.wrap_socket(raw, server_hostname=name) as s:
         leaf = s.getpeercert()
     assert leaf is not None
     return {value for _, value in leaf["subjectAltName"]}
@@ -138,6 +140,7 @@ def test_certificate_renewal_during_traffic(faulty: Server) -> None:
         time.sleep(0.5)
         certs.ensure(Path(faulty.cert_dir), [*certs.default_sans(), "renewed.example.com"])
         wait_for(lambda: "renewed.example.com" in serving_names(faulty))
+        wait_for(lambda: "renewed.example.com" in serving_names(faulty, sni=False))  # clients sending no server name
         time.sleep(0.5)
     finally:
         finish(stop, threads)
