@@ -12,6 +12,7 @@ from jspolicy.cli import apply, bench, review, serve, testsuite, webhook_config
 from jspolicy.cli.session import CliError
 from jspolicy.resources.manifests import ManifestError
 from jspolicy.runtime.settings import SettingsError
+from jspolicy.server.certs import CertificateError
 
 EXIT_BAD_INPUT = 2
 
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return int(args.run(args))
-    except (CliError, ManifestError, RequestError, SettingsError) as error:
+    except (CliError, ManifestError, RequestError, SettingsError, CertificateError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     host = urllib.parse.urlsplit(args.url).hostname or ""
     cert_dir = Path(args.cert_dir)
     # Keep the names the serving certificate already has (e.g. serve's --cert-san), add the URL's host.
+    if certs.externally_managed(cert_dir) and host not in certs.current_sans(cert_dir):
+        raise CliError(
+            f"the serving certificate in {cert_dir} does not name {host}, and it is managed outside jspolicy "
+            "(no ca.key): add the name where it is issued, or use a --url it names"
+        )
     bundle = certs.ensure(cert_dir, [*certs.default_sans(), *certs.current_sans(cert_dir), host, *args.cert_san])
     documents = []
     for name in sorted(policies.policies):

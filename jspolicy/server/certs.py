@@ -183,10 +183,34 @@ def needs_renewal(directory: Path, sans: Iterable[str], now: dt.datetime) -> boo
     return not set(_names(sans)) <= set(present)
 
 
+def externally_managed(directory: Path) -> bool:
+    """A serving pair is present without our ``ca.key``: someone else (cert-manager, a mounted
+    Secret, jsPolicy's own certificate) owns it, so it is served as it is and never overwritten."""
+    try:
+        leaf = x509.load_pem_x509_certificate((directory / TLS_CERT).read_bytes())
+        key = serialization.load_pem_private_key((directory / TLS_KEY).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        return False
+    return not (directory / CA_KEY).exists() and leaf.public_key() == key.public_key()
+
+
+class CertificateError(Exception):
+    """The certificate directory cannot be created, read or written."""
+
+
 def ensure(directory: Path, sans: Iterable[str], now: dt.datetime | None = None) -> Bundle:
     """Create or renew what is needed in ``directory``; reuse what is still good."""
+    try:
+        return _ensure(directory, sans, now)
+    except OSError as error:
+        raise CertificateError(f"cannot prepare the serving certificate in {directory}: {error}") from None
+
+
+def _ensure(directory: Path, sans: Iterable[str], now: dt.datetime | None) -> Bundle:
     now = now or dt.datetime.now(dt.UTC)
     sans = list(sans)
+    if externally_managed(directory):
+        return _bundle(directory, ca_file=CA_CERT if (directory / CA_CERT).exists() else TLS_CERT)
     directory.mkdir(parents=True, exist_ok=True)
     loaded = _load(directory)
     if loaded is None or loaded[0].not_valid_after_utc - now < RENEW_BEFORE:
@@ -202,9 +226,13 @@ def ensure(directory: Path, sans: Iterable[str], now: dt.datetime | None = None)
         # Key first, then the certificate: a reader that sees the new certificate finds its key.
         _write_atomically(directory / TLS_KEY, _key_pem(key), 0o600)
         _write_atomically(directory / TLS_CERT, leaf.public_bytes(serialization.Encoding.PEM), 0o644)
+    return _bundle(directory, ca_file=CA_CERT)
+
+
+def _bundle(directory: Path, *, ca_file: str) -> Bundle:
     leaf = x509.load_pem_x509_certificate((directory / TLS_CERT).read_bytes())
     return Bundle(
-        ca_pem=(directory / CA_CERT).read_bytes(),
+        ca_pem=(directory / ca_file).read_bytes(),
         cert_pem=(directory / TLS_CERT).read_bytes(),
         key_pem=(directory / TLS_KEY).read_bytes(),
         not_after=leaf.not_valid_after_utc,

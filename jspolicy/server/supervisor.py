@@ -65,6 +65,8 @@ class Supervisor:
             self.metrics_dir = tempfile.mkdtemp(prefix="jspolicy-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # workers inherit it
             certs.ensure(self.cert_dir, self.config.cert_sans)
+            if certs.externally_managed(self.cert_dir):
+                log.info("serving the certificate in %s as it is: no ca.key, so it is managed elsewhere", self.cert_dir)
             self._socket = socket.create_server((self.config.host, self.config.port), backlog=2048, reuse_port=False)
         except BaseException:
             self._shutdown()
@@ -174,7 +176,12 @@ class Supervisor:
         while not stop.is_set():
             await asyncio.sleep(self.config.cert_check_interval)
             try:
-                if certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
+                if not certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
+                    continue
+                if certs.externally_managed(self.cert_dir):
+                    log.warning("the serving certificate in %s expires soon or lacks a name; it is managed "
+                                "outside jspolicy (no ca.key), so renew it there", self.cert_dir)  # fmt: skip
+                else:
                     certs.ensure(self.cert_dir, self.config.cert_sans)
                     log.info("renewed the serving certificate")
             except Exception:  # retried at the next check

@@ -68,3 +68,24 @@ def test_current_sans_lists_the_names_on_the_serving_certificate(tmp_path: Path)
     assert certs.current_sans(tmp_path) == []
     certs.ensure(tmp_path, ["webhook.example.com", "10.0.0.7"], NOW)
     assert set(certs.current_sans(tmp_path)) == {"webhook.example.com", "10.0.0.7"}
+
+
+def test_a_pair_without_our_ca_key_is_served_as_it_is_and_never_overwritten(tmp_path: Path) -> None:
+    certs.ensure(tmp_path, certs.default_sans(), NOW)
+    (tmp_path / certs.CA_KEY).unlink()  # like a cert-manager Secret: ca.crt, tls.crt, tls.key
+    before = {name: (tmp_path / name).read_bytes() for name in (certs.CA_CERT, certs.TLS_CERT, certs.TLS_KEY)}
+    assert certs.externally_managed(tmp_path)
+    bundle = certs.ensure(tmp_path, [*certs.default_sans(), "wanted.example.com"], NOW + certs.LEAF_VALIDITY)
+    assert bundle.ca_pem == before[certs.CA_CERT] and bundle.cert_pem == before[certs.TLS_CERT]
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    (tmp_path / certs.CA_CERT).unlink()  # jsPolicy's self-signed certificate is its own CA
+    assert certs.ensure(tmp_path, certs.default_sans(), NOW).ca_pem == before[certs.TLS_CERT]
+
+
+def test_a_serving_pair_that_does_not_match_is_not_external(tmp_path: Path) -> None:
+    certs.ensure(tmp_path, certs.default_sans(), NOW)
+    (tmp_path / certs.CA_KEY).unlink()
+    (tmp_path / certs.TLS_KEY).write_bytes((tmp_path / certs.TLS_KEY).read_bytes()[:40])
+    assert not certs.externally_managed(tmp_path)
+    certs.ensure(tmp_path, certs.default_sans(), NOW)  # regenerated: CA and a matching pair
+    assert (tmp_path / certs.CA_KEY).exists() and certs.externally_managed(tmp_path) is False

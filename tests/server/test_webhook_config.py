@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,28 @@ def test_cli_keeps_the_names_the_certificate_already_has(tmp_path: Path, capsys:
     assert main([*args, "--policies", str(EXAMPLES / "policies")]) == 0
     capsys.readouterr()
     assert {"served-name.example.com", "::1"} <= set(certs.current_sans(cert_dir))
+
+
+def test_cli_refuses_a_url_an_external_certificate_does_not_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    certs.ensure(tmp_path, ["jspolicy.jspolicy.svc"])
+    (tmp_path / certs.CA_KEY).unlink()
+    policies = ["--policies", str(EXAMPLES / "policies"), "--cert-dir", str(tmp_path)]
+    assert main(["webhook-config", "--url", "https://elsewhere.example.com/", *policies]) == 2
+    assert "does not name elsewhere.example.com" in capsys.readouterr().err
+    assert main(["webhook-config", "--url", "https://jspolicy.jspolicy.svc:443", *policies]) == 0
+    assert not (tmp_path / certs.CA_KEY).exists()
+
+
+@pytest.mark.parametrize("command", ["webhook-config", "serve"])
+def test_an_unusable_certificate_directory_is_a_clear_error(tmp_path: Path, command: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    args = ["--policies", str(EXAMPLES / "policies"), "--cert-dir", str(blocker / "certs")]
+    url = ["--url", "https://jspolicy.example.com"] if command == "webhook-config" else ["--port", "0"]
+    # A separate process: serve sets up process-wide logging and metrics.
+    command_line = [sys.executable, "-m", "jspolicy", command, *url, *args]
+    done = subprocess.run(command_line, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot prepare the serving certificate in {blocker / 'certs'}" in done.stderr
