@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import asdict
 from importlib import resources
@@ -65,6 +67,32 @@ def _start_server(directory: Path, workers: int) -> tuple[subprocess.Popen[bytes
     raise CliError("the server did not become ready")
 
 
+def _target(url: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise CliError(f"--target must be an https:// URL, got {url}")
+    return parts.hostname, parts.port or 443
+
+
+def _check_target(host: str, port: int, ca: str, body: bytes) -> None:
+    """Both measured paths must really answer: a server without --bench-floor or the
+    library policy would answer every request with a coded error, and look fast."""
+    context = ssl.create_default_context(cafile=ca)
+    for path in (f"/policy/{POLICY}", "/floor"):
+        request = urllib.request.Request(f"https://{host}:{port}{path}", data=body,
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                status = json.loads(response.read())["response"]["status"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise CliError(f"--target does not answer {path}: {error}") from None
+        if status.get("code") not in (200, 403):
+            raise CliError(
+                f"--target answers {path} with {status.get('code')} ({status.get('message')}); serve it with "
+                "--bench-floor and the library's pod-security-baseline policy"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     request = build_request(KindRegistry.builtin(), "CREATE", bench_pod())
@@ -74,18 +102,18 @@ def run(args: argparse.Namespace) -> int:
     process = None
     try:
         if args.target:
-            host_port = args.target.split("://", 1)[-1].rstrip("/")
-            port, ca = int(host_port.rsplit(":", 1)[1]), args.ca
+            host, port, ca = *_target(args.target), args.ca
             if not ca:
                 raise CliError("--target needs --ca (the server's ca.crt)")
+            _check_target(host, port, ca, body)
         else:
             process, port = _start_server(directory, workers)
-            ca = str(directory / "certs" / "ca.crt")
+            host, ca = "127.0.0.1", str(directory / "certs" / "ca.crt")
         results: list[tuple[LoadResult, LoadResult]] = []
         for level in levels:
-            run_load("127.0.0.1", port, f"/policy/{POLICY}", body, level, 1.0, ca)  # warm up
-            policy = run_load("127.0.0.1", port, f"/policy/{POLICY}", body, level, args.duration, ca)
-            floor = run_load("127.0.0.1", port, "/floor", body, level, args.duration, ca)
+            run_load(host, port, f"/policy/{POLICY}", body, level, 1.0, ca)  # warm up
+            policy = run_load(host, port, f"/policy/{POLICY}", body, level, args.duration, ca)
+            floor = run_load(host, port, "/floor", body, level, args.duration, ca)
             results.append((policy, floor))
     finally:
         if process is not None:
