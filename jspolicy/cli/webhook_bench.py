@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -29,6 +28,7 @@ from jspolicy.cli.loadgen import LoadResult, run_load
 from jspolicy.cli.session import CliError
 from jspolicy.cli.workloads import bench_pod
 from jspolicy.resources.kinds import KindRegistry
+from jspolicy.server.config import available_cpus
 
 POLICY = "pod-security-baseline.library.jspolicy.com"
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     request = build_request(KindRegistry.builtin(), "CREATE", bench_pod())
     body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or available_cpus()
     directory = Path(tempfile.mkdtemp(prefix="jspolicy-bench-"))
     process = None
     try:

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jspolicy.server.certs import default_sans
 
 DEFAULT_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"  # jsPolicy's path
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may really use: its affinity, capped by a cgroup v2 CPU limit.
+
+    ``os.cpu_count()`` counts the node's CPUs; a pod limited to 2 CPUs on a 64-core node
+    would start 64 workers, each with a warm V8 pool, and be throttled.
+    """
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()
+        limit = math.ceil(int(quota) / int(period))
+    except (OSError, ValueError):  # no cgroup v2 file, or "max": unlimited
+        return count
+    return max(1, min(count, limit))
 
 
 @dataclass(frozen=True)
@@ -71,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_arguments(args: argparse.Namespace) -> ServerConfig:
-    workers = args.workers if args.workers else (os.cpu_count() or 1)
+    workers = args.workers if args.workers else available_cpus()
     return ServerConfig(
         policies=tuple(args.policies),
         cluster=tuple(args.cluster),

@@ -1,0 +1,43 @@
+"""Server defaults follow the CPUs the process may really use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from jspolicy.server.config import available_cpus
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("50000 100000\n", 1),  # half a CPU still needs one worker
+        ("100000 100000\n", 1),
+        ("150000 100000\n", min(AFFINITY, 2)),
+        ("max 100000\n", AFFINITY),
+        ("garbage", AFFINITY),
+        (None, AFFINITY),  # no cgroup v2 file
+    ],
+)
+def test_available_cpus_is_the_affinity_capped_by_the_cgroup_limit(
+    tmp_path: Path, cpu_max: str | None, expected: int
+) -> None:
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    assert available_cpus(path) == expected
+
+
+def test_affinity_limits_the_count() -> None:
+    if AFFINITY < 2:
+        pytest.skip("needs two CPUs to restrict the affinity")
+    original = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(original)})
+    try:
+        assert available_cpus(Path("/nonexistent")) == 1
+    finally:
+        os.sched_setaffinity(0, original)
