@@ -65,14 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ
     for name, (variable, kind, default) in _OPTIONS.items():
         flag = "--" + name.replace("_", "-")
-        value = kind(env[variable]) if variable in env else default
+        # A string default is converted by argparse when `serve` is parsed, so a bad value is a usage
+        # error naming the flag, and never breaks the other commands.
+        value = env.get(variable, default)
         parser.add_argument(flag, type=kind, default=value, help=f"(env {variable}, default {default})")
     parser.add_argument(
         "--policies",
         action="append",
-        default=_split(env.get("JSPOLICY_POLICIES")),
         metavar="PATH",
-        help="JsPolicy/JsPolicyBundle files or directories (env JSPOLICY_POLICIES)",
+        help="JsPolicy/JsPolicyBundle files or directories; replaces env JSPOLICY_POLICIES",
     )
     parser.add_argument(
         "--cluster", action="append", default=[], metavar="PATH", help="objects get()/list() see in standalone mode"
@@ -91,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def from_arguments(args: argparse.Namespace) -> ServerConfig:
     workers = args.workers if args.workers else available_cpus()
     return ServerConfig(
-        policies=tuple(args.policies),
+        policies=tuple(args.policies if args.policies is not None else _split(os.environ.get("JSPOLICY_POLICIES"))),
         cluster=tuple(args.cluster),
         host=args.host,
         port=args.port,

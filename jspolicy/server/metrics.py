@@ -13,6 +13,8 @@ EXECUTION_BUCKETS = (
     0.001, 0.005, 0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1,
     1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 )  # fmt: skip
+# controller-runtime observes webhook latency with the Go client's DefBuckets (Python's default differs).
+GO_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
@@ -41,6 +43,7 @@ class Metrics:
             "controller_runtime_webhook_latency_seconds",
             "Webhook request latency",
             ["webhook"],
+            buckets=GO_DEFAULT_BUCKETS,
             registry=self.registry,
         )
         self.in_flight = Gauge(

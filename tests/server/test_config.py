@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jspolicy.server.config import available_cpus
+from jspolicy.cli.main import parser
+from jspolicy.server.config import ServerConfig, available_cpus, from_arguments
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -41,3 +42,26 @@ def test_affinity_limits_the_count() -> None:
         assert available_cpus(Path("/nonexistent")) == 1
     finally:
         os.sched_setaffinity(0, original)
+
+
+def serve_config(argv: list[str]) -> ServerConfig:
+    return from_arguments(parser().parse_args(["serve", *argv]))
+
+
+def test_policies_flags_replace_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JSPOLICY_POLICIES", "/from/env/a, /from/env/b")
+    assert serve_config([]).policies == ("/from/env/a", "/from/env/b")
+    assert serve_config(["--policies", "x", "--policies", "y"]).policies == ("x", "y")
+
+
+def test_environment_values_are_typed_and_a_bad_one_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JSPOLICY_PORT", "9443")
+    assert serve_config([]).port == 9443
+    assert serve_config(["--port", "7443"]).port == 7443
+    monkeypatch.setenv("JSPOLICY_MAX_IN_FLIGHT", "lots")
+    with pytest.raises(SystemExit):
+        serve_config([])
+    assert "--max-in-flight: invalid int value: 'lots'" in capsys.readouterr().err
+    parser()  # building every command's parser (apply, review, ...) does not trip over serve's variable

@@ -118,6 +118,23 @@ def test_health_readiness_and_metrics(server: Server) -> None:
     assert f'policy_execution_duration_seconds_bucket{{le="0.15",name="{PRIVILEGED}",type="Validating"}}' in metrics
     assert 'controller_runtime_webhook_requests_total{code="200",webhook="/policy/"}' in metrics
     assert 'controller_runtime_webhook_latency_seconds_count{webhook="/policy/"}' in metrics
+    prefix = "controller_runtime_webhook_latency_seconds_bucket{"
+    lines = [line for line in metrics.splitlines() if line.startswith(prefix) and '"/policy/"' in line]
+    latency_buckets = {line.split('le="')[1].split('"')[0] for line in lines}
+    assert latency_buckets == {
+        "0.005",
+        "0.01",
+        "0.025",
+        "0.05",
+        "0.1",
+        "0.25",
+        "0.5",
+        "1.0",
+        "2.5",
+        "5.0",
+        "10.0",
+        "+Inf",
+    }
 
 
 def test_hostile_policies_fail_alone_while_a_normal_policy_keeps_answering(server: Server) -> None:
