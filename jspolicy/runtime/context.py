@@ -44,6 +44,16 @@ class Host(Protocol):
     def print(self, line: str) -> None: ...
 
 
+class _NoHost:
+    """Compiling runs no policy code, so nothing may reach the host."""
+
+    def call(self, op: str, args: list[Any], deadline: float) -> Any:
+        raise RuntimeError(f"{op} called while compiling")
+
+    def print(self, line: str) -> None:
+        return None
+
+
 class ContextUnusableError(Exception):
     """The context must be replaced; the run did not happen and may be retried."""
 
@@ -105,6 +115,18 @@ class PolicyContext:
                 self.needs_replacement = True
             if self.settings.recycle_after and self.evaluations >= self.settings.recycle_after:
                 self.needs_replacement = True
+
+    def compile(self, program: PolicyProgram, deadline: float) -> str | None:
+        """Compile ``program`` without running it: the syntax error, or None (and it stays loaded)."""
+        if program.key in self._loaded:
+            return None
+        run = _Run(program.name, _NoHost(), deadline)
+        self._run = run
+        try:
+            failure = self._load(program, run)
+        finally:
+            self._run = None
+        return None if failure is None else failure.error or "the policy does not compile"
 
     def globals_clean(self) -> bool:
         """Whether the global object holds only the baseline (for tests and health)."""

@@ -71,6 +71,27 @@ class RuntimePool:
         finally:
             self._slots.put(slot)
 
+    def compile_error(self, program: PolicyProgram, timeout: float = 10.0) -> str | None:
+        """The error compiling ``program`` in V8 (a syntax error), or None; checks a new version
+        before it replaces a good one, and leaves it compiled in one warm context."""
+        deadline = time.monotonic() + timeout
+        if self._closed:
+            return None
+        try:
+            slot = self._slots.get(timeout=timeout)
+        except queue.Empty:
+            return None  # busy: the first request compiles it instead
+        try:
+            context = slot if slot is not None else self._new_context()
+            try:
+                return context.compile(program, deadline)
+            except ContextUnusableError:
+                return None
+            finally:
+                slot = self._keep(context)
+        finally:
+            self._slots.put(slot)
+
     def close(self) -> None:
         """Close idle contexts now; contexts still evaluating are closed as they come back."""
         with self._lock:

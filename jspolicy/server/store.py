@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from jspolicy.resources.manifests import ManifestError, expand_paths, load_manifests
@@ -28,8 +28,12 @@ class Snapshot:
 
 
 class PolicyStore:
-    def __init__(self, paths: Iterable[str]) -> None:
+    def __init__(
+        self, paths: Iterable[str], compile_error: Callable[[PolicyProgram], str | None] | None = None
+    ) -> None:
         self.paths = list(paths)
+        # Checks a changed policy's code (in V8) before it replaces a version that worked.
+        self._compile_error = compile_error
         self.snapshot = Snapshot()
         self.last_error: str | None = None
         self.loaded = False
@@ -55,10 +59,14 @@ class PolicyStore:
             programs: dict[str, PolicyProgram | ProgramError] = {}
             previous = self.snapshot
             for name in policies.policies:
+                last_good = previous.programs.get(name)
                 try:
-                    programs[name] = policies.program(name)
+                    programs[name] = program = policies.program(name)
+                    if isinstance(last_good, PolicyProgram) and program.key != last_good.key and self._compile_error:
+                        problem = self._compile_error(program)
+                        if problem is not None:
+                            raise ProgramError(problem)
                 except ProgramError as error:
-                    last_good = previous.programs.get(name)
                     if isinstance(last_good, PolicyProgram):
                         # Like jsPolicy, whose bundle is only replaced by one that compiles.
                         log.error("policy %s not updated, its previous version keeps serving: %s", name, error)

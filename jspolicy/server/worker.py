@@ -51,7 +51,7 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
     # Policies may read files (jsPolicy allows any), but never the keys this server serves TLS with.
     pool = RuntimePool(dataclasses.replace(RuntimeSettings.from_env(), read_file_denied_paths=(config.cert_dir,)))
     pool.warm()
-    store = PolicyStore(config.policies)
+    store = PolicyStore(config.policies, pool.compile_error)
     store.reload()
     stop = threading.Event()
     store.watch(config.reload_interval, stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 
 from jspolicy.resources.bundle import encode_bundle
 from jspolicy.resources.policyset import ProgramError
+from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.program import PolicyProgram
+from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.server.store import PolicyStore
 
 POLICY = """apiVersion: policy.jspolicy.com/v1beta1
@@ -67,3 +70,34 @@ def test_a_policy_whose_new_bundle_is_broken_keeps_serving_its_previous_code(tmp
     assert store.snapshot.programs["bundled.test.jspolicy.com"] is first
     fresh = PolicyStore([str(tmp_path)])  # never had a good version: answered with a 500
     assert fresh.reload() and isinstance(fresh.snapshot.programs["bundled.test.jspolicy.com"], ProgramError)
+
+
+INLINE = """apiVersion: policy.jspolicy.com/v1beta1
+kind: JsPolicy
+metadata: {{name: inline.test.jspolicy.com}}
+spec:
+  operations: ["CREATE"]
+  resources: ["pods"]
+  javascript: {javascript}
+"""
+
+
+def test_a_new_version_with_a_syntax_error_does_not_replace_a_working_one(tmp_path: Path) -> None:
+    pool = RuntimePool(RuntimeSettings(pool_size=1))
+    try:
+        store = PolicyStore([str(tmp_path)], pool.compile_error)
+        path = tmp_path / "inline.yaml"
+        path.write_text(INLINE.format(javascript=json.dumps("deny('v1')")))
+        assert store.reload()
+        v1 = store.snapshot.programs["inline.test.jspolicy.com"]
+        path.write_text(INLINE.format(javascript=json.dumps("deny('v2'")))  # unclosed call
+        assert store.reload()
+        assert store.snapshot.programs["inline.test.jspolicy.com"] is v1
+        assert "deny('v1')" in store.snapshot.policies["inline.test.jspolicy.com"].javascript
+        assert pool.compile_error(PolicyProgram.of("p", "deny('v2'")) is not None
+        path.write_text(INLINE.format(javascript=json.dumps("deny('v3')")))
+        assert store.reload()
+        v3 = store.snapshot.programs["inline.test.jspolicy.com"]
+        assert isinstance(v3, PolicyProgram) and v3.source == "deny('v3')"
+    finally:
+        pool.close()
