@@ -28,6 +28,7 @@ from jspolicy.server import certs, logs
 from jspolicy.server.app import WebhookState, create_app
 from jspolicy.server.config import ServerConfig
 from jspolicy.server.metrics import Metrics
+from jspolicy.server.protocol import GuardedHttpProtocol
 from jspolicy.server.store import PolicyStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
     cert_dir = Path(config.cert_dir)
     server_config = uvicorn.Config(
         create_app(state),
+        http=GuardedHttpProtocol,
         ssl_certfile=str(cert_dir / certs.TLS_CERT),
         ssl_keyfile=str(cert_dir / certs.TLS_KEY),
         log_config=None,
