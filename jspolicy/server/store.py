@@ -58,6 +58,7 @@ class PolicyStore:
             served = dict(policies.policies)
             programs: dict[str, PolicyProgram | ProgramError] = {}
             previous = self.snapshot
+            kept: list[str] = []  # policies whose new version failed; reported until it is fixed
             for name in policies.policies:
                 last_good = previous.programs.get(name)
                 try:
@@ -71,11 +72,12 @@ class PolicyStore:
                         # Like jsPolicy, whose bundle is only replaced by one that compiles.
                         log.error("policy %s not updated, its previous version keeps serving: %s", name, error)
                         served[name], programs[name] = previous.policies[name], last_good
+                        kept.append(f"{name}: {error}")
                     else:
                         programs[name] = error  # answered with jsPolicy's 500, like a missing bundle
             self.snapshot = Snapshot(served, programs, previous.generation + 1)
             self._fingerprint = fingerprint
-            self.last_error = None
+            self.last_error = "; ".join(kept) or None
             self.loaded = True
             log.info("loaded %d policies (generation %d)", len(programs), self.snapshot.generation)
             return True

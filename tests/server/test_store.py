@@ -21,7 +21,7 @@ metadata: {{name: {name}.test.jspolicy.com}}
 spec:
   operations: ["CREATE"]
   resources: ["pods"]
-  javascript: "allow()"
+  javascript: {javascript}
 """
 
 
@@ -29,7 +29,7 @@ def test_a_broken_file_keeps_the_last_good_snapshot_and_is_retried_only_after_a_
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR)
-    (tmp_path / "a.yaml").write_text(POLICY.format(name="a"))
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="allow()"))
     store = PolicyStore([str(tmp_path)])
     assert store.reload()
     good = store.snapshot
@@ -38,7 +38,7 @@ def test_a_broken_file_keeps_the_last_good_snapshot_and_is_retried_only_after_a_
     assert store.snapshot is good and store.last_error and "b.yaml" in store.last_error
     assert not store.reload_if_changed()  # unchanged broken file: not parsed and logged again
     assert sum("not reloaded" in r.getMessage() for r in caplog.records) == 1
-    (tmp_path / "b.yaml").write_text(POLICY.format(name="b"))
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="b", javascript="allow()"))
     assert store.reload_if_changed()
     assert set(store.snapshot.policies) == {"a.test.jspolicy.com", "b.test.jspolicy.com"}
     assert store.snapshot.generation == good.generation + 1 and store.last_error is None
@@ -72,32 +72,24 @@ def test_a_policy_whose_new_bundle_is_broken_keeps_serving_its_previous_code(tmp
     assert fresh.reload() and isinstance(fresh.snapshot.programs["bundled.test.jspolicy.com"], ProgramError)
 
 
-INLINE = """apiVersion: policy.jspolicy.com/v1beta1
-kind: JsPolicy
-metadata: {{name: inline.test.jspolicy.com}}
-spec:
-  operations: ["CREATE"]
-  resources: ["pods"]
-  javascript: {javascript}
-"""
-
-
 def test_a_new_version_with_a_syntax_error_does_not_replace_a_working_one(tmp_path: Path) -> None:
     pool = RuntimePool(RuntimeSettings(pool_size=1))
     try:
         store = PolicyStore([str(tmp_path)], pool.compile_error)
         path = tmp_path / "inline.yaml"
-        path.write_text(INLINE.format(javascript=json.dumps("deny('v1')")))
+        path.write_text(POLICY.format(name="inline", javascript=json.dumps("deny('v1')")))
         assert store.reload()
         v1 = store.snapshot.programs["inline.test.jspolicy.com"]
-        path.write_text(INLINE.format(javascript=json.dumps("deny('v2'")))  # unclosed call
+        path.write_text(POLICY.format(name="inline", javascript=json.dumps("deny('v2'")))  # unclosed call
         assert store.reload()
         assert store.snapshot.programs["inline.test.jspolicy.com"] is v1
+        assert store.last_error and store.last_error.startswith("inline.test.jspolicy.com: ")
         assert "deny('v1')" in store.snapshot.policies["inline.test.jspolicy.com"].javascript
         assert pool.compile_error(PolicyProgram.of("p", "deny('v2'")) is not None
-        path.write_text(INLINE.format(javascript=json.dumps("deny('v3')")))
+        path.write_text(POLICY.format(name="inline", javascript=json.dumps("deny('v3')")))
         assert store.reload()
         v3 = store.snapshot.programs["inline.test.jspolicy.com"]
         assert isinstance(v3, PolicyProgram) and v3.source == "deny('v3')"
+        assert store.last_error is None
     finally:
         pool.close()
