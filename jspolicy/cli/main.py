@@ -22,7 +22,11 @@ def parser() -> argparse.ArgumentParser:
         prog="jspolicy",
         description="Kubernetes admission policies in JavaScript, run in V8 (drop-in for jsPolicy).",
     )
-    root.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    root.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="default: INFO for servers (serve), WARNING for the other commands",
+    )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (apply, review, testsuite, bench, serve, webhook_config):
         module.add_parser(commands)
@@ -31,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level or "WARNING", format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         return int(args.run(args))
     except (CliError, ManifestError, RequestError, SettingsError, CertificateError) as error:

@@ -103,7 +103,7 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
         workers=max(1, workers),
         max_in_flight=max(1, args.max_in_flight),
         log_json=args.log_json,
-        log_level=args.log_level,
+        log_level=args.log_level or "INFO",
         bench_floor=args.bench_floor,
     )
 

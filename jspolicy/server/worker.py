@@ -56,6 +56,12 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
     store.reload()
     stop = threading.Event()
     store.watch(config.reload_interval, stop)
+    if not store.loaded:
+        # A worker that never saw a good version must not answer "unknown policy": it stays
+        # off the shared socket (the other workers keep serving) until the files load.
+        log.error("policies could not be loaded; this worker serves nothing until they do: %s", store.last_error)
+        while not store.loaded:
+            stop.wait(config.reload_interval)
     cluster = MemoryCluster([m.obj for m in load_manifests(config.cluster)])
     state = WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight, config.bench_floor)
     cert_dir = Path(config.cert_dir)

@@ -65,3 +65,8 @@ def test_environment_values_are_typed_and_a_bad_one_is_a_usage_error(
         serve_config([])
     assert "--max-in-flight: invalid int value: 'lots'" in capsys.readouterr().err
     parser()  # building every command's parser (apply, review, ...) does not trip over serve's variable
+
+
+def test_a_server_logs_at_info_unless_told_otherwise() -> None:
+    assert serve_config([]).log_level == "INFO"
+    assert from_arguments(parser().parse_args(["--log-level", "ERROR", "serve"])).log_level == "ERROR"

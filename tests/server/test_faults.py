@@ -103,13 +103,23 @@ def test_policy_file_replaced_during_traffic(faulty: Server) -> None:
     assert problems == [] and counts[0] > 20
 
 
+def logged(server: Server, text: str) -> int:
+    return server.log.read_text().count(text)
+
+
+def every_worker_logs(server: Server, text: str, change: Callable[[], None]) -> None:
+    """Make ``change`` and wait until each worker has logged ``text`` once more: workers reload independently."""
+    before = logged(server, text)
+    change()
+    wait_for(lambda: logged(server, text) >= before + len(server.readiness()["workers"]))
+
+
 def test_a_bad_file_keeps_the_last_good_version(faulty: Server) -> None:
     path = faulty.policies / "version.yaml"
-    path.write_text(POLICY.format(answer="good"))
-    wait_for(lambda: current_answer(faulty) == "good")
-    path.write_text("apiVersion: policy.jspolicy.com/v1beta1\nkind: JsPolicy\nmetadata: {name: two.parts}\nspec: [")
-    wait_for(lambda: "policies not reloaded" in faulty.log.read_text())
-    assert current_answer(faulty) == "good"
+    every_worker_logs(faulty, "loaded 1 policies", lambda: path.write_text(POLICY.format(answer="good")))
+    bad = "apiVersion: policy.jspolicy.com/v1beta1\nkind: JsPolicy\nmetadata: {name: two.parts}\nspec: ["
+    every_worker_logs(faulty, "policies not reloaded", lambda: path.write_text(bad))
+    assert {current_answer(faulty) for _ in range(10)} == {"good"}
     path.write_text(POLICY.format(answer="fixed"))
     wait_for(lambda: current_answer(faulty) == "fixed")
 
@@ -120,6 +130,21 @@ def test_a_killed_worker_is_replaced(faulty: Server) -> None:
     wait_for(lambda: faulty.readiness()["ready"] and victim not in {w["pid"] for w in faulty.readiness()["workers"]},
              timeout=90)  # fmt: skip
     assert current_answer(faulty) == "fixed"
+
+
+def test_a_worker_started_on_a_broken_file_serves_nothing_until_it_loads(faulty: Server) -> None:
+    path = faulty.policies / "version.yaml"
+    bad = "apiVersion: policy.jspolicy.com/v1beta1\nkind: JsPolicy\nmetadata: {name: two.parts}\nspec: ["
+    every_worker_logs(faulty, "policies not reloaded", lambda: path.write_text(bad))
+    victim = faulty.readiness()["workers"][0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: "serves nothing until they do" in faulty.log.read_text(), timeout=90)
+    # The replacement knows no policy; the surviving worker answers every request with its last good version.
+    assert not faulty.readiness()["ready"]
+    assert {current_answer(faulty) for _ in range(20)} == {"fixed"}
+    every_worker_logs(faulty, "loaded 1 policies", lambda: path.write_text(POLICY.format(answer="again")))
+    wait_for(lambda: faulty.readiness()["ready"])
+    assert {current_answer(faulty) for _ in range(10)} == {"again"}
 
 
 def serving_names(server: Server, *, sni: bool = True) -> set[str]:
