@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jspolicy.resources.bundle import BundleError, decode_bundle
+from jspolicy.resources.bundle import BundleError, decode_bundle, needs_bundler
 from jspolicy.resources.fielderrors import aggregate
 from jspolicy.resources.manifests import Manifest, ManifestError
 from jspolicy.resources.policy import API_VERSION, JsPolicy
@@ -27,8 +27,16 @@ class ProgramError(Exception):
 
 
 def resolve_program(policy: JsPolicy, bundle: Mapping[str, Any] | None) -> PolicyProgram:
-    if policy.javascript:
+    """Inline JavaScript runs as it is; code that needs npm dependencies or imports runs from its
+    bundle (what a bundler, e.g. jsPolicy's controller, made of it); otherwise the bundle."""
+    bundled = needs_bundler(policy.javascript, policy.spec.get("dependencies"))
+    if policy.javascript and not bundled:
         return PolicyProgram.of(policy.name, policy.javascript)
+    if bundle is None and bundled:
+        raise ProgramError(
+            f"js policy {policy.name} imports modules or has npm dependencies: it needs a JsPolicyBundle "
+            "(bundling them in the controller is not supported yet)"
+        )
     if bundle is None:
         raise ProgramError(f"couldn't find javascript bundle for js policy {policy.name}")
     encoded = (bundle.get("spec") or {}).get("bundle")
@@ -81,6 +89,26 @@ class PolicySet:
                     f"got {manifest.kind} ({manifest.api_version})"
                 )
         return result
+
+    @classmethod
+    def from_cluster(
+        cls, policies: Iterable[Mapping[str, Any]], bundles: Iterable[Mapping[str, Any]]
+    ) -> tuple[PolicySet, list[str]]:
+        """Objects watched in a cluster; an invalid JsPolicy (stored while /crds was not
+        enforcing) is skipped and reported, never a reason to stop serving the others."""
+        result, problems = cls(), []
+        for obj in policies:
+            name = (obj.get("metadata") or {}).get("name", "")
+            try:
+                result.policies[name] = check_policy(obj, f"JsPolicy {name}")
+                result.sources[name] = "cluster"
+            except ManifestError as error:
+                problems.append(str(error))
+        for obj in bundles:
+            name = (obj.get("metadata") or {}).get("name", "")
+            if name:
+                result.bundles[name] = obj
+        return result, problems
 
     def program(self, name: str) -> PolicyProgram:
         return resolve_program(self.policies[name], self.bundles.get(name))

@@ -134,7 +134,7 @@ def make_leaf(
     return cert, key
 
 
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
@@ -215,8 +215,8 @@ def _ensure(directory: Path, sans: Iterable[str], now: dt.datetime | None) -> Bu
     loaded = _load(directory)
     if loaded is None or loaded[0].not_valid_after_utc - now < RENEW_BEFORE:
         ca, ca_key = make_ca(now)
-        _write_atomically(directory / CA_KEY, _key_pem(ca_key), 0o600)
-        _write_atomically(directory / CA_CERT, ca.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomically(directory / CA_KEY, _key_pem(ca_key), 0o600)
+        write_atomically(directory / CA_CERT, ca.public_bytes(serialization.Encoding.PEM), 0o644)
         renew = True
     else:
         ca, ca_key = loaded
@@ -224,8 +224,8 @@ def _ensure(directory: Path, sans: Iterable[str], now: dt.datetime | None) -> Bu
     if renew:
         leaf, key = make_leaf(ca, ca_key, sans, now)
         # Key first, then the certificate: a reader that sees the new certificate finds its key.
-        _write_atomically(directory / TLS_KEY, _key_pem(key), 0o600)
-        _write_atomically(directory / TLS_CERT, leaf.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomically(directory / TLS_KEY, _key_pem(key), 0o600)
+        write_atomically(directory / TLS_CERT, leaf.public_bytes(serialization.Encoding.PEM), 0o644)
     return _bundle(directory, ca_file=CA_CERT)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jspolicy.server.certs import default_sans
 
@@ -30,6 +32,32 @@ def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return max(1, min(count, limit))
 
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class KubeConfig:
+    """Cluster mode: policies come from the API server, and this replica takes part in leader election."""
+
+    kubeconfig: str | None  # None: the pod's in-cluster service account
+    namespace: str = "jspolicy"
+    service_name: str = "jspolicy"
+    webhook_url: str | None = None  # out-of-cluster server: webhooks call this URL, not the Service
+    update_webhook: bool = True  # fill in the core ValidatingWebhookConfiguration `jspolicy`
+    policy_reports: bool = False
+    policy_report_max_events: int = 50
+    identity: str = ""
+    lease_duration: float = 60.0
+    renew_deadline: float = 40.0
+    retry_period: float = 15.0
+    cert_secret: str = "jspolicy-webhook-cert"
+
+    @property
+    def excluded_namespaces(self) -> tuple[str, ...]:
+        """Never sent to a generated webhook unless the policy opts in: jspolicy cannot lock itself out."""
+        return tuple(dict.fromkeys(("kube-system", self.namespace)))
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     policies: tuple[str, ...] = ()
@@ -47,6 +75,7 @@ class ServerConfig:
     log_json: bool = False
     log_level: str = "INFO"
     bench_floor: bool = False  # serve POST /floor: an AdmissionReview answered without JavaScript
+    kube: KubeConfig | None = None  # None: standalone, policies from files
 
 
 # flag -> (environment variable, type, default)
@@ -58,6 +87,10 @@ _OPTIONS: dict[str, tuple[str, Any, Any]] = {
     "cert_dir": ("JSPOLICY_CERT_DIR", str, DEFAULT_CERT_DIR),
     "workers": ("JSPOLICY_WORKERS", int, None),
     "max_in_flight": ("JSPOLICY_MAX_IN_FLIGHT", int, 64),
+    "lease_duration": ("JSPOLICY_LEASE_DURATION", float, 60.0),
+    "renew_deadline": ("JSPOLICY_RENEW_DEADLINE", float, 40.0),
+    "retry_period": ("JSPOLICY_RETRY_PERIOD", float, 15.0),
+    "policy_report_max_events": ("POLICY_REPORT_MAX_EVENTS", int, 50),
 }
 
 
@@ -86,25 +119,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra DNS name or IP for the serving certificate",
     )
     parser.add_argument("--log-json", action="store_true", default=env.get("JSPOLICY_LOG_JSON") == "true")
+    parser.add_argument(
+        "--kubeconfig",
+        default=env.get("KUBECONFIG"),
+        help="cluster mode with this kubeconfig (env KUBECONFIG); in a pod the service account is used",
+    )
+    parser.add_argument(
+        "--namespace",
+        default=env.get("KUBE_NAMESPACE"),
+        help="jspolicy's own namespace (env KUBE_NAMESPACE; default: the pod's, else jspolicy)",
+    )
+    parser.add_argument("--service-name", default=env.get("JS_POLICY_SERVICE_NAME") or "jspolicy")
+    parser.add_argument(
+        "--webhook-url",
+        default=env.get("JS_POLICY_WEBHOOK_URL") or None,
+        help="base URL the API server calls instead of the Service (env JS_POLICY_WEBHOOK_URL)",
+    )
+    parser.add_argument("--identity", default=env.get("JSPOLICY_IDENTITY") or "", help="leader election identity")
+    parser.add_argument(
+        "--policy-reports",
+        action="store_true",
+        default=env.get("ENABLE_POLICY_REPORTS") == "true",
+        help="write PolicyReports instead of JsPolicyViolations for webhook policies (env ENABLE_POLICY_REPORTS)",
+    )
     parser.add_argument("--bench-floor", action="store_true", help="serve POST /floor for `jspolicy bench --webhook`")
 
 
 def from_arguments(args: argparse.Namespace) -> ServerConfig:
     workers = args.workers if args.workers else available_cpus()
+    policies = args.policies if args.policies is not None else _split(os.environ.get("JSPOLICY_POLICIES"))
+    kube = None if policies else kube_config(args)
+    sans = default_sans() if kube is None else default_sans(kube.service_name, kube.namespace)
+    if kube is not None and kube.webhook_url:
+        sans.append(urlsplit(kube.webhook_url).hostname or "localhost")
     return ServerConfig(
-        policies=tuple(args.policies if args.policies is not None else _split(os.environ.get("JSPOLICY_POLICIES"))),
+        policies=tuple(policies),
         cluster=tuple(args.cluster),
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         cert_dir=args.cert_dir,
-        cert_sans=tuple(dict.fromkeys([*default_sans(), *args.cert_san])),
+        cert_sans=tuple(dict.fromkeys([*sans, *args.cert_san])),
         workers=max(1, workers),
         max_in_flight=max(1, args.max_in_flight),
         log_json=args.log_json,
         log_level=args.log_level or "INFO",
         bench_floor=args.bench_floor,
+        kube=kube,
+    )
+
+
+def kube_config(args: argparse.Namespace) -> KubeConfig | None:
+    """Cluster mode when a kubeconfig is given or the process runs in a pod; None otherwise."""
+    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_NAMESPACE.exists()
+    if not args.kubeconfig and not in_pod:
+        return None
+    namespace = args.namespace or (SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if in_pod else "jspolicy")
+    return KubeConfig(
+        kubeconfig=args.kubeconfig or None,
+        namespace=namespace,
+        service_name=args.service_name,
+        webhook_url=args.webhook_url,
+        update_webhook=os.environ.get("UPDATE_WEBHOOK", "").lower() != "false",
+        policy_reports=args.policy_reports,
+        policy_report_max_events=max(1, args.policy_report_max_events),
+        identity=args.identity or f"{socket.gethostname()}-{os.getpid()}",
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
     )
 
 

@@ -55,32 +55,40 @@ class PolicyStore:
                 self._fingerprint = fingerprint  # reported once; the next change is loaded again
                 log.error("policies not reloaded, the previous version keeps serving: %s", error)
                 return False
-            served = dict(policies.policies)
-            programs: dict[str, PolicyProgram | ProgramError] = {}
-            previous = self.snapshot
-            kept: list[str] = []  # policies whose new version failed; reported until it is fixed
-            for name in policies.policies:
-                last_good = previous.programs.get(name)
-                try:
-                    programs[name] = program = policies.program(name)
-                    if isinstance(last_good, PolicyProgram) and program.key != last_good.key and self._compile_error:
-                        problem = self._compile_error(program)
-                        if problem is not None:
-                            raise ProgramError(problem)
-                except ProgramError as error:
-                    if isinstance(last_good, PolicyProgram):
-                        # Like jsPolicy, whose bundle is only replaced by one that compiles.
-                        log.error("policy %s not updated, its previous version keeps serving: %s", name, error)
-                        served[name], programs[name] = previous.policies[name], last_good
-                        kept.append(f"{name}: {error}")
-                    else:
-                        programs[name] = error  # answered with jsPolicy's 500, like a missing bundle
-            self.snapshot = Snapshot(served, programs, previous.generation + 1)
+            self._install(policies)
             self._fingerprint = fingerprint
-            self.last_error = "; ".join(kept) or None
-            self.loaded = True
-            log.info("loaded %d policies (generation %d)", len(programs), self.snapshot.generation)
             return True
+
+    def install(self, policies: PolicySet) -> None:
+        """Serve ``policies`` (cluster mode: the watched JsPolicy and JsPolicyBundle objects changed)."""
+        with self._lock:
+            self._install(policies)
+
+    def _install(self, policies: PolicySet) -> None:
+        served = dict(policies.policies)
+        programs: dict[str, PolicyProgram | ProgramError] = {}
+        previous = self.snapshot
+        kept: list[str] = []  # policies whose new version failed; reported until it is fixed
+        for name in policies.policies:
+            last_good = previous.programs.get(name)
+            try:
+                programs[name] = program = policies.program(name)
+                if isinstance(last_good, PolicyProgram) and program.key != last_good.key and self._compile_error:
+                    problem = self._compile_error(program)
+                    if problem is not None:
+                        raise ProgramError(problem)
+            except ProgramError as error:
+                if isinstance(last_good, PolicyProgram):
+                    # Like jsPolicy, whose bundle is only replaced by one that compiles.
+                    log.error("policy %s not updated, its previous version keeps serving: %s", name, error)
+                    served[name], programs[name] = previous.policies[name], last_good
+                    kept.append(f"{name}: {error}")
+                else:
+                    programs[name] = error  # answered with jsPolicy's 500, like a missing bundle
+        self.snapshot = Snapshot(served, programs, previous.generation + 1)
+        self.last_error = "; ".join(kept) or None
+        self.loaded = True
+        log.info("loaded %d policies (generation %d)", len(programs), self.snapshot.generation)
 
     def reload_if_changed(self) -> bool:
         """Reload when a file was added, removed or modified since the last load attempt."""
