@@ -123,3 +123,25 @@ def _with_name_label(obj: Mapping[str, Any] | None, name: str) -> Mapping[str, A
 def _options(operation: str) -> dict[str, str] | None:
     kind = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}.get(operation)
     return {"kind": kind, "apiVersion": "meta.k8s.io/v1"} if kind else None
+
+
+def controller_request(
+    operation: str, obj: Mapping[str, Any] | None, *, key: tuple[str, str, str, str], old: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The synthetic request a controller policy sees (jsPolicy §3.4): no uid, resource or user;
+    ``key`` is (apiVersion, kind, namespace, name). ``oldObject`` only on real UPDATE events."""
+    api_version, kind, namespace, name = key
+    group, version = split_api_version(api_version)
+    request: dict[str, Any] = {
+        "uid": "",
+        "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": "", "version": "", "resource": ""},
+        "name": name,
+        "namespace": namespace,
+        "operation": operation,
+        "userInfo": {},
+        "object": copy.deepcopy(obj) if obj is not None else None,
+    }
+    if operation == "UPDATE":
+        request["oldObject"] = copy.deepcopy(old)
+    return request

@@ -65,7 +65,8 @@ _META_FIELDS = {
 _SELECTOR_FIELDS = {"matchLabels": _STRING_MAP, "matchExpressions": _ANY}
 
 OPERATIONS = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
-CONTROLLER_OPERATIONS = ("*", "CREATE", "DELETE")
+# UPDATE is ours: jsPolicy rejected it and only ever sent CREATE; here it asks for real UPDATE events.
+CONTROLLER_OPERATIONS = ("*", "CREATE", "DELETE", "UPDATE")
 SCOPES = ("*", "Cluster", "Namespaced")
 
 

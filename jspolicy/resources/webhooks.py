@@ -15,35 +15,33 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from jspolicy.resources.policy import CONTROLLER, MUTATING, JsPolicy
+from jspolicy.resources.policy import CONTROLLER, GROUP, MUTATING, JsPolicy
 
 REGISTRATION = "admissionregistration.k8s.io/v1"
 INCLUDE_SYSTEM = "policy.jspolicy.com/include-system-namespaces"
 SYSTEM_NAMESPACES = ("kube-system",)
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "jspolicy"}
+CORE_WEBHOOK = "jspolicy"
+_OWN_RESOURCES = {"name": "exclude-jspolicy-resources", "expression": f"request.resource.group != '{GROUP}'"}
+
+
+def opted_in(policy: JsPolicy) -> bool:
+    return policy.annotations.get(INCLUDE_SYSTEM) == "true"
 
 
 def namespace_selector(policy: JsPolicy, excluded: tuple[str, ...] = SYSTEM_NAMESPACES) -> dict[str, Any]:
     """The policy's namespaceSelector, with the excluded namespaces added unless it opts in."""
     selector = {k: v for k, v in dict(policy.namespace_selector).items() if v}
-    if policy.annotations.get(INCLUDE_SYSTEM) == "true" or not excluded:
+    if opted_in(policy) or not excluded:
         return selector
     expressions = [*selector.get("matchExpressions", []), {
         "key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": list(excluded)}]  # fmt: skip
     return {**selector, "matchExpressions": expressions}
 
 
-def webhook_configuration(
-    policy: JsPolicy, *, ca_bundle: bytes, url: str | None = None, service: Mapping[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """The configuration for ``policy`` (None for Controller policies, which have no webhook).
-
-    ``url`` is the server's base URL (out-of-cluster); otherwise ``service`` is a
-    service reference ``{name, namespace, port}``.
-    """
-    if policy.type == CONTROLLER:
-        return None
-    path = f"/policy/{policy.name}"
+def client_config(path: str, *, ca_bundle: bytes, url: str | None, service: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``url`` is the server's base URL (out-of-cluster); otherwise ``service`` is ``{name, namespace, port}``."""
     client: dict[str, Any] = {"caBundle": base64.b64encode(ca_bundle).decode("ascii")}
     if url is not None:
         client["url"] = url.rstrip("/") + path
@@ -51,6 +49,21 @@ def webhook_configuration(
         client["service"] = {**service, "path": path}
     else:
         raise ValueError("a webhook needs a url or a service")
+    return client
+
+
+def webhook_configuration(
+    policy: JsPolicy,
+    *,
+    ca_bundle: bytes,
+    url: str | None = None,
+    service: Mapping[str, Any] | None = None,
+    excluded: tuple[str, ...] = SYSTEM_NAMESPACES,
+) -> dict[str, Any] | None:
+    """The configuration for ``policy`` (None for Controller policies, which have no webhook)."""
+    if policy.type == CONTROLLER:
+        return None
+    client = client_config(f"/policy/{policy.name}", ca_bundle=ca_bundle, url=url, service=service)
     webhook: dict[str, Any] = {
         "name": policy.name,
         "clientConfig": client,
@@ -65,18 +78,18 @@ def webhook_configuration(
         ],
         "failurePolicy": policy.failure_policy,
         "matchPolicy": policy.match_policy,
-        "namespaceSelector": namespace_selector(policy),
+        "namespaceSelector": namespace_selector(policy, excluded),
         "objectSelector": dict(policy.object_selector),
         "sideEffects": "NoneOnDryRun",
         "timeoutSeconds": policy.timeout_seconds,
         "admissionReviewVersions": ["v1", "v1beta1"],
     }
+    if not opted_in(policy):
+        webhook["matchConditions"] = [dict(_OWN_RESOURCES)]
     mutating = policy.type == MUTATING
     if mutating:
         webhook["reinvocationPolicy"] = policy.reinvocation_policy
-    metadata: dict[str, Any] = {"name": policy.name}
-    if policy.labels:
-        metadata["labels"] = dict(policy.labels)
+    metadata: dict[str, Any] = {"name": policy.name, "labels": {**policy.labels, **MANAGED_BY}}
     if policy.annotations:
         metadata["annotations"] = dict(policy.annotations)
     return {
@@ -84,4 +97,37 @@ def webhook_configuration(
         "kind": "MutatingWebhookConfiguration" if mutating else "ValidatingWebhookConfiguration",
         "metadata": metadata,
         "webhooks": [webhook],
+    }
+
+
+def core_webhook_configuration(
+    *, ca_bundle: bytes, url: str | None = None, service: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ValidatingWebhookConfiguration ``jspolicy``: JsPolicy objects checked by ``/crds``, fail-closed (§2.6)."""
+    return {
+        "apiVersion": REGISTRATION,
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": CORE_WEBHOOK, "labels": dict(MANAGED_BY)},
+        "webhooks": [
+            {
+                "name": "jspolicy.jspolicy.com",
+                "clientConfig": client_config("/crds", ca_bundle=ca_bundle, url=url, service=service),
+                "rules": [
+                    {
+                        "operations": ["CREATE", "UPDATE"],
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["v1beta1"],
+                        "resources": ["*"],
+                        "scope": "*",
+                    }
+                ],  # fmt: skip
+                "failurePolicy": "Fail",
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": {},
+                "objectSelector": {},
+                "sideEffects": "None",
+                "timeoutSeconds": 10,
+                "admissionReviewVersions": ["v1", "v1beta1"],
+            }
+        ],
     }

@@ -28,8 +28,9 @@ from starlette.requests import ClientDisconnect
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.review import Review, ReviewError, error_response, parse_review, render, response_for
 from jspolicy.resources.fielderrors import aggregate
-from jspolicy.resources.policy import API_VERSION
+from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
+from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import ErrorKind
 from jspolicy.server.metrics import Metrics
 from jspolicy.server.store import PolicyStore
@@ -50,6 +51,8 @@ class WebhookState:
     metrics: Metrics
     max_in_flight: int
     bench_floor: bool = False
+    # Cluster mode: hands a violation to the JsPolicyViolations writer (returns at once).
+    record: Callable[[JsPolicy, PolicyViolation], None] | None = None
 
 
 class _RefusedError(Exception):
@@ -132,6 +135,8 @@ def create_app(state: WebhookState) -> FastAPI:
             )
             if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
                 raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
+            if outcome.violation is not None and state.record is not None:
+                state.record(js_policy, outcome.violation)
             log.debug(
                 "decision policy=%s uid=%s operation=%s allowed=%s code=%d",
                 name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 import multiprocessing
 import os
@@ -29,6 +30,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from jspolicy.cluster.client import api_client
+from jspolicy.controller.certsecret import CertificateSecret
+from jspolicy.controller.process import run_controller
 from jspolicy.server import certs, logs
 from jspolicy.server.config import ServerConfig
 from jspolicy.server.worker import run_worker
@@ -36,6 +40,7 @@ from jspolicy.server.worker import run_worker
 log = logging.getLogger("jspolicy.supervisor")
 
 RESTART_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
+CONTROLLER = -1  # the index of the controller process among the supervised processes
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Supervisor:
         self._workers: list[_Worker] = []
         self._socket: socket.socket | None = None
         self._stopping = False
+        self._secret: CertificateSecret | None = None
         self.metrics_dir = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -64,8 +70,15 @@ class Supervisor:
         try:
             self.metrics_dir = tempfile.mkdtemp(prefix="jspolicy-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # workers inherit it
-            certs.ensure(self.cert_dir, self.config.cert_sans)
-            if certs.externally_managed(self.cert_dir):
+            if self.config.kube is not None:
+                self._secret = CertificateSecret(
+                    api_client(self.config.kube.kubeconfig), self.config.kube.namespace,
+                    self.config.kube.cert_secret, self.cert_dir, self.config.cert_sans,
+                )  # fmt: skip
+                self._sync_secret_until_done()
+            else:
+                certs.ensure(self.cert_dir, self.config.cert_sans)
+            if self.config.kube is None and certs.externally_managed(self.cert_dir):
                 log.info("serving the certificate in %s as it is: no ca.key, so it is managed elsewhere", self.cert_dir)
             self._socket = socket.create_server((self.config.host, self.config.port), backlog=2048, reuse_port=False)
         except BaseException:
@@ -82,6 +95,8 @@ class Supervisor:
         )
         try:
             self._workers = [self._spawn(i) for i in range(self.config.workers)]
+            if self.config.kube is not None:
+                self._workers.append(self._spawn(CONTROLLER))
             asyncio.run(self._supervise())
         finally:
             self._shutdown()
@@ -89,11 +104,29 @@ class Supervisor:
 
     def _spawn(self, index: int, restarts: int = 0) -> _Worker:
         ready = self._context.Event()
-        process = self._context.Process(
-            target=run_worker, args=(self.config, self._socket, ready), name=f"jspolicy-worker-{index}", daemon=True
-        )
+        if index == CONTROLLER:
+            ready.set()  # leader or not, it has nothing to be ready for; it only has to be alive
+            process = self._context.Process(
+                target=run_controller, args=(self.config,), name="jspolicy-controller", daemon=True
+            )
+        else:
+            process = self._context.Process(
+                target=run_worker, args=(self.config, self._socket, ready), name=f"jspolicy-worker-{index}", daemon=True
+            )
         process.start()
         return _Worker(index, process, ready, restarts)
+
+    def _sync_secret_until_done(self) -> None:
+        """The certificate Secret at startup: the API server may still be coming up, so keep trying."""
+        assert self._secret is not None
+        for attempt in itertools.count():
+            try:
+                self._secret.sync()
+                return
+            except Exception as error:
+                if attempt % 10 == 0:
+                    log.warning("the webhook certificate Secret is not ready yet (retrying): %s", error)
+                time.sleep(min(5.0, 0.5 * (attempt + 1)))
 
     def _shutdown(self) -> None:
         self._stopping = True
@@ -176,6 +209,10 @@ class Supervisor:
         while not stop.is_set():
             await asyncio.sleep(self.config.cert_check_interval)
             try:
+                if self._secret is not None:  # shared by every replica: any of them may renew it
+                    if self._secret.sync():
+                        log.info("serving the renewed certificate from Secret %s", self._secret.name)
+                    continue
                 if not certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
                     continue
                 if certs.externally_managed(self.cert_dir):

@@ -14,19 +14,25 @@ import signal
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import uvicorn
 
 from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.cluster.client import api_client
+from jspolicy.cluster.informer import InformerFactory
+from jspolicy.cluster.kube import KubeCluster
 from jspolicy.cluster.memory import MemoryCluster
+from jspolicy.cluster.violations import ViolationWriter
 from jspolicy.resources.manifests import load_manifests
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.server import certs, logs
 from jspolicy.server.app import WebhookState, create_app
-from jspolicy.server.config import ServerConfig
+from jspolicy.server.clustersource import ClusterPolicySource
+from jspolicy.server.config import KubeConfig, ServerConfig
 from jspolicy.server.metrics import Metrics
 from jspolicy.server.protocol import GuardedHttpProtocol
 from jspolicy.server.store import PolicyStore
@@ -34,7 +40,7 @@ from jspolicy.server.store import PolicyStore
 log = logging.getLogger(__name__)
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     """Linux: get SIGTERM when the supervisor dies, so no orphan keeps serving on the port."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -47,23 +53,18 @@ _PR_SET_PDEATHSIG = 1
 
 
 def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
-    _exit_with_parent()
+    exit_with_parent()
     logs.configure(config.log_level, config.log_json)
     # Policies may read files (jsPolicy allows any), but never the keys this server serves TLS with.
     pool = RuntimePool(dataclasses.replace(RuntimeSettings.from_env(), read_file_denied_paths=(config.cert_dir,)))
     pool.warm()
-    store = PolicyStore(config.policies, pool.compile_error)
-    store.reload()
     stop = threading.Event()
-    store.watch(config.reload_interval, stop)
-    if not store.loaded:
-        # A worker that never saw a good version must not answer "unknown policy": it stays
-        # off the shared socket (the other workers keep serving) until the files load.
-        log.error("policies could not be loaded; this worker serves nothing until they do: %s", store.last_error)
-        while not store.loaded:
-            stop.wait(config.reload_interval)
-    cluster = MemoryCluster([m.obj for m in load_manifests(config.cluster)])
-    state = WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight, config.bench_floor)
+    store = PolicyStore(config.policies, pool.compile_error)
+    closers: list[Callable[[], None]] = [pool.close]
+    if config.kube is None:
+        state = _standalone(config, pool, store, stop)
+    else:
+        state = _in_cluster(config.kube, config, pool, store, stop, closers)
     cert_dir = Path(config.cert_dir)
     server_config = uvicorn.Config(
         create_app(state),
@@ -83,7 +84,50 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
         asyncio.run(server.serve(sockets=[sock]))
     finally:
         stop.set()
-        pool.close()
+        for close in closers:
+            close()
+
+
+def _standalone(config: ServerConfig, pool: RuntimePool, store: PolicyStore, stop: threading.Event) -> WebhookState:
+    """Policies from files (reloaded when they change); get()/list() see the --cluster manifests."""
+    store.reload()
+    store.watch(config.reload_interval, stop)
+    if not store.loaded:
+        # A worker that never saw a good version must not answer "unknown policy": it stays
+        # off the shared socket (the other workers keep serving) until the files load.
+        log.error("policies could not be loaded; this worker serves nothing until they do: %s", store.last_error)
+        while not store.loaded:
+            stop.wait(config.reload_interval)
+    cluster = MemoryCluster([m.obj for m in load_manifests(config.cluster)])
+    return WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight, config.bench_floor)
+
+
+def _in_cluster(
+    kube: KubeConfig,
+    config: ServerConfig,
+    pool: RuntimePool,
+    store: PolicyStore,
+    stop: threading.Event,
+    closers: list[Callable[[], None]],
+) -> WebhookState:
+    """Policies from the API server's JsPolicy and JsPolicyBundle objects; get()/list() are live;
+    violations are written to JsPolicyViolations (or PolicyReports) off the request path."""
+    api = api_client(kube.kubeconfig)
+    informers = InformerFactory(api)
+    ClusterPolicySource(store, informers).run(stop)
+    writer = ViolationWriter(api, policy_reports=kube.policy_reports, max_events=kube.policy_report_max_events)
+    threading.Thread(target=collect_garbage, args=(informers, stop), name="informer-gc", daemon=True).start()
+    closers[:0] = [writer.close, informers.close]  # flush violations before the pool goes
+    engine = PolicyEngine(pool, KubeCluster(api, informers))
+    while not store.loaded:  # never answer "unknown policy" for a policy that exists
+        stop.wait(0.1)
+    return WebhookState(store, engine, Metrics(), config.max_in_flight, config.bench_floor, record=writer.record)
+
+
+def collect_garbage(informers: InformerFactory, stop: threading.Event) -> None:
+    """Stop informers nobody used for a while (checked every minute, as jsPolicy)."""
+    while not stop.wait(60):
+        informers.collect_garbage()
 
 
 def watch_certificate(server_config: uvicorn.Config, cert_dir: Path, interval: float, stop: threading.Event) -> None:

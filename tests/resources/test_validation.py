@@ -29,7 +29,7 @@ LABEL_VALUE = (
     "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
 )
 ALL_OPERATIONS = '"*", "CONNECT", "CREATE", "DELETE", "UPDATE"'
-CONTROLLER_OPERATIONS = '"*", "CREATE", "DELETE"'
+CONTROLLER_OPERATIONS = '"*", "CREATE", "DELETE", "UPDATE"'
 
 
 def policy(name: str = "deny-default.company.tld", **spec: Any) -> dict[str, Any]:
@@ -159,10 +159,9 @@ def test_unsupported_operations_list_the_sorted_supported_values(operation: str)
     ]
 
 
-def test_controller_policies_reject_update_and_connect() -> None:
+def test_controller_policies_accept_update_and_reject_connect() -> None:
     obj = policy(type="Controller", operations=["CREATE", "UPDATE", "DELETE", "CONNECT"])
     assert messages(obj) == [
-        f'spec.operations[1]: Unsupported value: "UPDATE": supported values: {CONTROLLER_OPERATIONS}',
         f'spec.operations[3]: Unsupported value: "CONNECT": supported values: {CONTROLLER_OPERATIONS}',
     ]
 

@@ -24,7 +24,7 @@ def test_validating_configuration_with_jspolicy_defaults() -> None:
     config = webhook_configuration(policy, ca_bundle=CA, url="https://host:8443/")
     assert config is not None
     assert config["kind"] == "ValidatingWebhookConfiguration"
-    assert config["metadata"] == {"name": policy.name}
+    assert config["metadata"] == {"name": policy.name, "labels": {"app.kubernetes.io/managed-by": "jspolicy"}}
     (webhook,) = config["webhooks"]
     assert webhook["clientConfig"] == {
         "caBundle": base64.b64encode(CA).decode(),
@@ -69,6 +69,22 @@ def test_kube_system_is_excluded_unless_the_policy_opts_in() -> None:
     opted_in.manifest["metadata"]["annotations"] = {"policy.jspolicy.com/include-system-namespaces": "true"}
     config = webhook_configuration(opted_in, ca_bundle=CA, url="https://h")
     assert config is not None and config["webhooks"][0]["namespaceSelector"] == selector
+
+
+def test_jspolicy_resources_and_own_namespace_are_kept_out_unless_the_policy_opts_in() -> None:
+    policy = make_policy("allow()", resources=["*/*"])
+    (webhook,) = webhook_configuration(policy, ca_bundle=CA, url="https://h", excluded=("kube-system", "js"))[
+        "webhooks"
+    ]  # type: ignore[index]
+    assert webhook["matchConditions"] == [
+        {"name": "exclude-jspolicy-resources", "expression": "request.resource.group != 'policy.jspolicy.com'"}
+    ]
+    assert webhook["namespaceSelector"]["matchExpressions"][-1]["values"] == ["kube-system", "js"]
+    policy.manifest["metadata"]["annotations"] = {"policy.jspolicy.com/include-system-namespaces": "true"}
+    (webhook,) = webhook_configuration(policy, ca_bundle=CA, url="https://h", excluded=("kube-system", "js"))[
+        "webhooks"
+    ]  # type: ignore[index]
+    assert "matchConditions" not in webhook and webhook["namespaceSelector"] == {}
 
 
 def test_controller_policies_have_no_webhook() -> None:

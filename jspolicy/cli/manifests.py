@@ -1,0 +1,68 @@
+"""``jspolicy manifests``: everything a cluster install needs, as YAML for ``kubectl apply -f -``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from jspolicy.cli.session import CliError
+from jspolicy.deploy import renderer
+
+
+def add_parser(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "manifests",
+        help="print the install manifests (CRDs, RBAC, Deployment, Service, ...) for kubectl apply",
+        description="Print the Namespace, CRDs, ServiceAccount, least-privilege RBAC, Deployment, Service, "
+        "PodDisruptionBudget and the (empty) core ValidatingWebhookConfiguration, as multi-document YAML. "
+        "The Helm chart in webhook-config/chart renders the same objects from its default values. "
+        "Usage: jspolicy manifests --image REGISTRY/jspolicy:TAG | kubectl apply -f -",
+    )
+    parser.add_argument("--namespace", default=renderer.DEFAULT_NAMESPACE, help="default: %(default)s")
+    parser.add_argument(
+        "--image",
+        default=renderer.default_image(),
+        help="container image; default %(default)s, what the repository's Dockerfile builds (none is published)",
+    )
+    parser.add_argument("--replicas", type=int, default=renderer.DEFAULT_REPLICAS, help="default: %(default)s")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra container environment variable, e.g. VM_POOL_SIZE=8 (repeatable)",
+    )
+    parser.add_argument(
+        "--policy-reports",
+        action="store_true",
+        help="write PolicyReports (wgpolicyk8s.io, CRDs not included) instead of JsPolicyViolations",
+    )
+    parser.add_argument(
+        "--policy-report-max-events",
+        type=int,
+        default=renderer.DEFAULT_POLICY_REPORT_MAX_EVENTS,
+        help="results kept per report (default %(default)s)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    env: dict[str, str] = {}
+    for item in args.env:
+        name, separator, value = item.partition("=")
+        if not separator:
+            raise CliError(f"--env takes NAME=VALUE, got {item!r}")
+        env[name] = value
+    try:
+        objects = renderer.render(
+            args.namespace,
+            args.image,
+            replicas=args.replicas,
+            env=env,
+            policy_reports=args.policy_reports,
+            policy_report_max_events=args.policy_report_max_events,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    print(renderer.dump(objects), end="")
+    return 0

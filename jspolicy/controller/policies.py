@@ -1,0 +1,201 @@
+"""Controller policies (§5): informer-driven, one queue and one worker per policy, leader only.
+
+Events for the policy's kinds pass its selectors and are queued by object key;
+the worker reads the object from the informer and runs the policy through the
+same engine as the webhooks. A vanished object is a DELETE without object, one
+with a deletionTimestamp a DELETE with it, anything else a CREATE — except that a
+policy which lists ``UPDATE`` in its operations gets real UPDATE events with the
+old object (jsPolicy never sent UPDATE; policies that do not ask keep its
+behaviour). ``requeue()`` re-queues the key with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.admission.request import controller_request
+from jspolicy.cluster.informer import InformerFactory
+from jspolicy.controller.workqueue import WorkQueue
+from jspolicy.resources.labels import from_label_selector
+from jspolicy.resources.policy import JsPolicy
+from jspolicy.resources.violations import PolicyViolation
+from jspolicy.runtime.program import PolicyProgram
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
+CONTROLLER_ACTION = "Controller"
+Record = Callable[[JsPolicy, PolicyViolation], None]
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """What makes a running controller policy out of date (jsPolicy hashes the same)."""
+
+    program: str
+    kinds: tuple[tuple[str, str], ...]
+
+
+class ControllerPolicyManager:
+    def __init__(self, informers: InformerFactory, engine: PolicyEngine, record: Record | None) -> None:
+        self._informers = informers
+        self._engine = engine
+        self._record = record
+        self._running: dict[str, _Runner] = {}
+        self._lock = threading.Lock()
+
+    def update(self, policy: JsPolicy, program: PolicyProgram) -> None:
+        """Start the policy, or restart it when its code or kinds changed (every object is then re-run)."""
+        kinds: list[tuple[str, str]] = []
+        for resource in policy.resources:
+            kinds += self._informers.kinds_for(resource, policy.api_groups, policy.api_versions)
+        if not kinds:
+            raise ValueError(f"no kind matches resources {policy.resources} in the API server's discovery")
+        identity = _Identity(program.key, tuple(dict.fromkeys(kinds)))
+        with self._lock:
+            running = self._running.get(policy.name)
+            if running is not None and running.identity == identity:
+                running.policy = policy  # selectors, operations, timeout: read at each event
+                return
+            if running is not None:
+                running.stop()
+            runner = _Runner(policy, program, identity, self._informers, self._engine, self._record)
+            self._running[policy.name] = runner
+        runner.start()
+        log.info("controller policy %s started on %s", policy.name, ", ".join(f"{k} ({v})" for v, k in kinds))
+
+    def stop(self, name: str) -> None:
+        with self._lock:
+            runner = self._running.pop(name, None)
+        if runner is not None:
+            runner.stop()
+            log.info("controller policy %s stopped", name)
+
+    def close(self) -> None:
+        with self._lock:
+            runners, self._running = list(self._running.values()), {}
+        for runner in runners:
+            runner.stop()
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return sorted(self._running)
+
+
+class _Runner:
+    def __init__(
+        self,
+        policy: JsPolicy,
+        program: PolicyProgram,
+        identity: _Identity,
+        informers: InformerFactory,
+        engine: PolicyEngine,
+        record: Record | None,
+    ) -> None:
+        self.policy, self.program, self.identity = policy, program, identity
+        self._informers, self._engine, self._record = informers, engine, record
+        self.queue: WorkQueue[Key] = WorkQueue()  # 5 ms doubling up to 1000 s, as client-go's default
+        self._old: dict[Key, Mapping[str, Any]] = {}  # first old object since the key was last processed
+        self._old_lock = threading.Lock()
+        self._removers: list[Callable[[], None]] = []
+        self._namespaces = informers.informer("v1", "Namespace")
+        self._thread = threading.Thread(target=self._work, name=f"controller-{policy.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        for api_version, kind in self.identity.kinds:
+            informer = self._informers.informer(api_version, kind)
+            handler = self._handler(api_version, kind)
+            self._removers.append(informer.add_handler(handler))  # replays existing objects: each gets a run
+
+    def stop(self) -> None:
+        for remove in self._removers:
+            remove()
+        self.queue.close()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=max(5.0, self.policy.timeout_seconds + 5.0))
+
+    def _handler(
+        self, api_version: str, kind: str
+    ) -> Callable[[str, Mapping[str, Any] | None, Mapping[str, Any] | None], None]:
+        def handle(event: str, obj: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+            subject = obj if obj is not None else old
+            if subject is None or not self._selected(subject):
+                return
+            metadata = subject.get("metadata") or {}
+            key = (api_version, kind, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+            if event == "MODIFIED" and old is not None:
+                with self._old_lock:
+                    self._old.setdefault(key, old)
+            self.queue.add(key)
+
+        return handle
+
+    def _selected(self, obj: Mapping[str, Any]) -> bool:
+        policy = self.policy
+        metadata = obj.get("metadata") or {}
+        if not from_label_selector(policy.object_selector).matches(metadata.get("labels")):
+            return False
+        namespace = metadata.get("namespace")
+        if namespace and policy.namespace_selector:
+            found = self._namespaces.get("", str(namespace))
+            if found is None:
+                return False
+            labels = (found.get("metadata") or {}).get("labels")
+            return from_label_selector(policy.namespace_selector).matches(labels)
+        return True
+
+    def _work(self) -> None:
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            try:
+                self._process(key)
+            except Exception:  # like jsPolicy: logged and dropped, the next event tries again
+                log.exception("controller policy %s failed on %s", self.policy.name, "/".join(key))
+                self.queue.forget(key)
+            finally:
+                self.queue.done(key)
+
+    def _process(self, key: Key) -> None:
+        policy = self.policy
+        api_version, kind, namespace, name = key
+        obj = self._informers.informer(api_version, kind).get(namespace, name)
+        with self._old_lock:
+            old = self._old.pop(key, None)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            operation = "DELETE"
+        elif old is not None and "UPDATE" in policy.operations:
+            operation = "UPDATE"
+        else:
+            operation = "CREATE"
+        if operation not in policy.operations and "*" not in policy.operations:
+            self.queue.forget(key)
+            return
+        request = controller_request(operation, obj, key=key, old=old)
+        outcome = self._engine.evaluate(policy, self.program, request)
+        for line in outcome.raw.prints:
+            log.info("[%s] %s", policy.name, line)
+        for warning in outcome.warnings:
+            log.warning("controller policy warning: %s", warning)
+        if outcome.raw.error is not None or outcome.raw.deny:
+            problem = outcome.raw.error or outcome.raw.message
+            log.info("controller policy %s on %s: %s", policy.name, "/".join(key), problem)
+            if self._record is not None and policy.audit_policy != "Skip":
+                violation = PolicyViolation.for_request(
+                    request, action=CONTROLLER_ACTION, code=outcome.raw.code or (500 if outcome.raw.error else 403),
+                    reason=outcome.raw.reason or ("" if outcome.raw.error else "Forbidden"),
+                    message=outcome.raw.error or outcome.raw.message or "",
+                )  # fmt: skip
+                self._record(policy, violation)
+        if outcome.raw.reschedule:
+            delay = self.queue.add_rate_limited(key)
+            log.debug("controller policy %s requeued %s in %.3fs", policy.name, "/".join(key), delay)
+        else:
+            self.queue.forget(key)

@@ -1,0 +1,70 @@
+"""The controller process of a cluster-mode replica: leader election, then the leader's work.
+
+Spawned by the supervisor next to the webhook workers (and replaced if it dies).
+While this replica holds the Lease it reconciles JsPolicies into webhook
+configurations and status, fills in the core ``/crds`` webhook, and runs
+controller policies in its own V8 pool, so a slow controller policy never takes a
+context from an admission request. Losing the Lease stops all of that before
+another replica can take over.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.cluster.client import api_client
+from jspolicy.cluster.informer import InformerFactory
+from jspolicy.cluster.kube import KubeCluster
+from jspolicy.cluster.violations import ViolationWriter
+from jspolicy.controller.leader import LeaderElector, LeaseTiming
+from jspolicy.controller.policies import ControllerPolicyManager
+from jspolicy.controller.reconciler import PolicyReconciler
+from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.settings import RuntimeSettings
+from jspolicy.server import certs, logs
+from jspolicy.server.config import ServerConfig
+from jspolicy.server.worker import collect_garbage, exit_with_parent
+
+log = logging.getLogger("jspolicy.controller")
+
+
+def run_controller(config: ServerConfig) -> None:
+    exit_with_parent()
+    logs.configure(config.log_level, config.log_json)
+    kube = config.kube
+    assert kube is not None, "the controller runs in cluster mode only"
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    api = api_client(kube.kubeconfig)
+    pool = RuntimePool(RuntimeSettings.from_env())
+    ca_file = Path(config.cert_dir) / certs.CA_CERT
+    timing = LeaseTiming(kube.lease_duration, kube.renew_deadline, kube.retry_period)
+
+    def lead(lost: threading.Event) -> None:
+        informers = InformerFactory(api)
+        writer = ViolationWriter(api)  # controller policies always write JsPolicyViolations (§2.3)
+        controllers = ControllerPolicyManager(informers, PolicyEngine(pool, KubeCluster(api, informers)), writer.record)
+        reconciler = PolicyReconciler(api, informers, kube, ca_file.read_bytes, pool.compile_error, controllers)
+        gc = threading.Thread(target=collect_garbage, args=(informers, lost), name="informer-gc", daemon=True)
+        gc.start()
+        try:
+            reconciler.run(lost)
+        finally:
+            controllers.close()
+            writer.close()
+            informers.close()
+
+    try:
+        LeaderElector(api, kube.namespace, kube.identity, timing).run(lead, stop)
+    finally:
+        pool.close()

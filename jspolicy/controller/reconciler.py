@@ -1,0 +1,395 @@
+"""The JsPolicy reconciler (leader only, §4.9): bundle, webhook configuration, status.
+
+For each JsPolicy it decides where the code comes from and whether it compiles
+(in V8), keeps a JsPolicyBundle for inline JavaScript, then makes exactly one
+Validating/MutatingWebhookConfiguration match the policy (Controller policies get
+none and are started instead), and writes status. It watches JsPolicy,
+JsPolicyBundle and the webhook configurations it owns, so manual edits are
+reverted and a bundle that appears brings its policy's webhook. Policy deletion
+removes the configuration right away rather than waiting for garbage collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from jspolicy.cluster.informer import InformerFactory
+from jspolicy.controller import status as st
+from jspolicy.controller.workqueue import WorkQueue
+from jspolicy.resources.bundle import BundleError, bundle_hash, decode_bundle, encode_bundle, needs_bundler
+from jspolicy.resources.fielderrors import aggregate
+from jspolicy.resources.policy import API_VERSION, CONTROLLER, GROUP, VERSION, JsPolicy
+from jspolicy.resources.validation import validate_policy
+from jspolicy.resources.webhooks import CORE_WEBHOOK, REGISTRATION, core_webhook_configuration, webhook_configuration
+from jspolicy.runtime.program import PolicyProgram
+from jspolicy.server.config import KubeConfig
+
+log = logging.getLogger(__name__)
+
+VALIDATING_KIND, MUTATING_KIND = "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"
+_CORE = "\x00core"  # the queue key of the core webhook configuration (never a policy name)
+
+
+class ControllerPolicies(Protocol):
+    def update(self, policy: JsPolicy, program: PolicyProgram) -> None: ...
+
+    def stop(self, name: str) -> None: ...
+
+
+class PolicyReconciler:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        informers: InformerFactory,
+        settings: KubeConfig,
+        ca_bundle: Callable[[], bytes],
+        compile_error: Callable[[PolicyProgram], str | None],
+        controllers: ControllerPolicies,
+        workers: int = 4,
+    ) -> None:
+        self._custom = client.CustomObjectsApi(api_client)
+        self._registration = client.AdmissionregistrationV1Api(api_client)
+        self._informers = informers
+        self.settings = settings
+        self._ca_bundle = ca_bundle
+        self._compile_error = compile_error
+        self._controllers = controllers
+        self._workers = workers
+        self.queue: WorkQueue[str] = WorkQueue(base_delay=0.5, max_delay=300.0)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Reconcile until ``stop`` is set; every informer is synced before the first reconcile."""
+        self.policies = self._informers.informer(API_VERSION, "JsPolicy")
+        self.bundles = self._informers.informer(API_VERSION, "JsPolicyBundle")
+        self.validating = self._informers.informer(REGISTRATION, VALIDATING_KIND)
+        self.mutating = self._informers.informer(REGISTRATION, MUTATING_KIND)
+        informers = (self.policies, self.bundles, self.validating, self.mutating)
+        for informer in informers:
+            while not informer.wait_synced(5.0):
+                if stop.is_set():
+                    return
+        removers = [
+            self.policies.add_handler(lambda _e, obj, old: self._enqueue_named(obj or old)),
+            self.bundles.add_handler(lambda _e, obj, old: self._enqueue_named(obj or old)),
+            self.validating.add_handler(self._on_configuration),
+            self.mutating.add_handler(self._on_configuration),
+        ]
+        if self.settings.update_webhook:
+            self.queue.add(_CORE)
+        threads = [threading.Thread(target=self._work, name=f"reconcile-{n}", daemon=True)
+                   for n in range(self._workers)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        seen_ca = self._ca_bundle()
+        while not stop.wait(5.0):
+            current = self._ca_bundle()
+            if current != seen_ca:  # a new CA: every caBundle must follow
+                seen_ca = current
+                self.requeue_all()
+        for remove in removers:
+            remove()
+        self.queue.close()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    def requeue_all(self) -> None:
+        self.queue.add(_CORE)
+        for obj in self.policies.list():
+            self._enqueue_named(obj)
+
+    def _enqueue_named(self, obj: Mapping[str, Any] | None) -> None:
+        name = ((obj or {}).get("metadata") or {}).get("name")
+        if name:
+            self.queue.add(str(name))
+
+    def _on_configuration(self, _event: str, obj: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> None:
+        current = obj or old or {}
+        metadata = current.get("metadata") or {}
+        if metadata.get("name") == CORE_WEBHOOK and current.get("kind", VALIDATING_KIND) == VALIDATING_KIND:
+            if self.settings.update_webhook:
+                self.queue.add(_CORE)
+            return
+        owner = _owner(current)
+        if owner:
+            self.queue.add(owner)
+
+    def _work(self) -> None:
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            try:
+                if key == _CORE:
+                    self.sync_core_webhook()
+                else:
+                    self.reconcile(key)
+                self.queue.forget(key)
+            except Exception as error:
+                delay = self.queue.add_rate_limited(key)
+                log.warning("reconciling %s failed (retry in %.1fs): %s", key.strip("\x00"), delay, error)
+            finally:
+                self.queue.done(key)
+
+    # -- one policy ----------------------------------------------------------------------------
+
+    def reconcile(self, name: str) -> None:
+        obj = self.policies.get("", name)
+        if obj is None:
+            self._controllers.stop(name)
+            self._delete_configurations(name, keep=None)
+            return
+        policy = JsPolicy(dict(obj))
+        digest = bundle_hash(policy.javascript, policy.spec.get("dependencies"))
+        problems = validate_policy(obj)
+        conditions: list[st.Condition]
+        if problems:  # stored while /crds was not enforcing: never served
+            conditions = [st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, f"invalid: {aggregate(problems)}")]
+            program = None
+        else:
+            compiled, program = self._compile(policy, digest)
+            conditions = [compiled]
+        if program is None:
+            self._controllers.stop(name)
+            self._delete_configurations(name, keep=None)
+        elif policy.type == CONTROLLER:
+            self._delete_configurations(name, keep=None)
+            try:
+                self._controllers.update(policy, program)
+                conditions.append(st.Condition(st.CONTROLLER_READY, True))
+            except Exception as error:
+                conditions.append(st.Condition.failed(st.CONTROLLER_READY, st.INIT_CONTROLLER, str(error)))
+        else:
+            self._controllers.stop(name)
+            try:
+                self._sync_configuration(policy)
+                conditions.append(st.Condition(st.WEBHOOK_READY, True))
+            except ApiException as error:
+                conditions.append(st.Condition.failed(st.WEBHOOK_READY, st.SYNC_FAILED, _api_message(error)))
+        self._write_status(policy, conditions, digest)
+
+    def _compile(self, policy: JsPolicy, digest: str) -> tuple[st.Condition, PolicyProgram | None]:
+        """Where the code comes from, checked in V8; the BundleCompiled condition and the program."""
+        bundle = self.bundles.get("", policy.name)
+        if policy.javascript and needs_bundler(policy.javascript, policy.spec.get("dependencies")):
+            previous = (policy.manifest.get("status") or {}).get("bundleHash")
+            if bundle is None or previous != digest:
+                return st.Condition.failed(
+                    st.BUNDLE_COMPILED,
+                    st.COMPILE_FAILED,
+                    "the javascript imports modules or has npm dependencies, and bundling them in the controller "
+                    "is not supported yet: apply a JsPolicyBundle built with the SDK (jspolicy bundle comes later)",
+                ), None
+            source = self._bundle_source(bundle)
+        elif policy.javascript:
+            source = policy.javascript
+        elif bundle is None:
+            return st.Condition.failed(
+                st.BUNDLE_COMPILED, st.BUNDLE_MISSING, "couldn't find js policy bundle, but no javascript provided"
+            ), None
+        else:
+            source = self._bundle_source(bundle)
+        if isinstance(source, st.Condition):
+            return source, None
+        program = PolicyProgram.of(policy.name, source)
+        problem = self._compile_error(program)
+        if problem is not None:
+            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, problem), None
+        if policy.javascript and not needs_bundler(policy.javascript, policy.spec.get("dependencies")):
+            self._ensure_bundle(policy, bundle)
+        return st.Condition(st.BUNDLE_COMPILED, True), program
+
+    @staticmethod
+    def _bundle_source(bundle: Mapping[str, Any]) -> str | st.Condition:
+        encoded = (bundle.get("spec") or {}).get("bundle")
+        try:
+            if not isinstance(encoded, str) or not encoded:
+                raise BundleError("spec.bundle is empty")
+            return decode_bundle(encoded)
+        except BundleError as error:
+            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, f"error decompressing bundle: {error}")
+
+    def _ensure_bundle(self, policy: JsPolicy, existing: Mapping[str, Any] | None) -> None:
+        """Keep the JsPolicyBundle jsPolicy's controller would have made of inline JavaScript."""
+        encoded = encode_bundle(policy.javascript)
+        if existing is not None and (existing.get("spec") or {}).get("bundle") == encoded:
+            return
+        body: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": "JsPolicyBundle",
+            "metadata": {"name": policy.name, "ownerReferences": [_owner_reference(policy)]},
+            "spec": {"bundle": encoded},
+        }
+        if existing is None:
+            self._custom.create_cluster_custom_object(GROUP, VERSION, "jspolicybundles", body)
+        else:
+            body["metadata"]["resourceVersion"] = (existing.get("metadata") or {}).get("resourceVersion")
+            self._custom.replace_cluster_custom_object(GROUP, VERSION, "jspolicybundles", policy.name, body)
+
+    # -- webhook configurations ----------------------------------------------------------------
+
+    def _desired(self, policy: JsPolicy) -> dict[str, Any]:
+        settings = self.settings
+        service = {"name": settings.service_name, "namespace": settings.namespace, "port": 443}
+        desired = webhook_configuration(
+            policy,
+            ca_bundle=self._ca_bundle(),
+            url=settings.webhook_url,
+            service=None if settings.webhook_url else service,
+            excluded=settings.excluded_namespaces,
+        )
+        assert desired is not None  # Controller policies never get here
+        desired["metadata"]["ownerReferences"] = [_owner_reference(policy)]
+        return desired
+
+    def _sync_configuration(self, policy: JsPolicy) -> None:
+        desired = self._desired(policy)
+        kind = desired["kind"]
+        informer = self.mutating if kind == MUTATING_KIND else self.validating
+        owned = [o for o in informer.list() if _owner(o) == policy.name]
+        current = owned[0] if owned else None
+        self._delete_configurations(policy.name, keep=(kind, current))
+        if current is None:
+            try:
+                self._create(kind, desired)
+                log.info("created %s %s for policy %s", kind, desired["metadata"]["name"], policy.name)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                raise ApiException(status=409, reason=f"{kind} {policy.name} exists and is not owned by it") from None
+            return
+        metadata = current.get("metadata") or {}
+        desired["metadata"]["name"] = metadata.get("name")  # an existing object keeps its name (jsPolicy: random)
+        if _same(current, desired):
+            return
+        desired["metadata"]["resourceVersion"] = metadata.get("resourceVersion")
+        self._replace(kind, desired)
+        log.info("updated %s %s for policy %s", kind, desired["metadata"]["name"], policy.name)
+
+    def _delete_configurations(self, name: str, keep: tuple[str, Mapping[str, Any] | None] | None) -> None:
+        """Every configuration owned by policy ``name``, except the one to keep (wrong kinds, duplicates)."""
+        for kind, informer in ((VALIDATING_KIND, self.validating), (MUTATING_KIND, self.mutating)):
+            for obj in informer.list():
+                if _owner(obj) != name or (keep is not None and kind == keep[0] and obj is keep[1]):
+                    continue
+                object_name = (obj.get("metadata") or {}).get("name", "")
+                try:
+                    if kind == MUTATING_KIND:
+                        self._registration.delete_mutating_webhook_configuration(object_name)
+                    else:
+                        self._registration.delete_validating_webhook_configuration(object_name)
+                    log.info("deleted %s %s of policy %s", kind, object_name, name)
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
+
+    def _create(self, kind: str, body: dict[str, Any]) -> None:
+        if kind == MUTATING_KIND:
+            self._registration.create_mutating_webhook_configuration(cast(Any, body))
+        else:
+            self._registration.create_validating_webhook_configuration(cast(Any, body))
+
+    def _replace(self, kind: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        if kind == MUTATING_KIND:
+            self._registration.replace_mutating_webhook_configuration(name, cast(Any, body))
+        else:
+            self._registration.replace_validating_webhook_configuration(name, cast(Any, body))
+
+    def sync_core_webhook(self) -> None:
+        """Fill in the core configuration ``jspolicy`` (/crds, fail-closed); the chart ships it empty."""
+        settings = self.settings
+        service = {"name": settings.service_name, "namespace": settings.namespace, "port": 443}
+        desired = core_webhook_configuration(
+            ca_bundle=self._ca_bundle(), url=settings.webhook_url, service=None if settings.webhook_url else service
+        )
+        current = self.validating.get("", CORE_WEBHOOK)
+        if current is None:
+            try:
+                self._registration.create_validating_webhook_configuration(cast(Any, desired))
+                log.info("created the core webhook configuration %s", CORE_WEBHOOK)
+                return
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                current = self._registration.api_client.sanitize_for_serialization(
+                    self._registration.read_validating_webhook_configuration(CORE_WEBHOOK)
+                )
+        assert current is not None
+        metadata = dict(current.get("metadata") or {})
+        # Keep what installed it (Helm's labels and annotations); drop cert-manager's injection, as jsPolicy does.
+        annotations = {k: v for k, v in (metadata.get("annotations") or {}).items()
+                       if k != "cert-manager.io/inject-ca-from"}  # fmt: skip
+        desired["metadata"] = {**desired["metadata"], "labels": {**(metadata.get("labels") or {}),
+                               **desired["metadata"]["labels"]}, "annotations": annotations}  # fmt: skip
+        if _same(current, desired):
+            return
+        desired["metadata"]["resourceVersion"] = metadata.get("resourceVersion")
+        self._registration.replace_validating_webhook_configuration(CORE_WEBHOOK, cast(Any, desired))
+        log.info("updated the core webhook configuration %s", CORE_WEBHOOK)
+
+    # -- status --------------------------------------------------------------------------------
+
+    def _write_status(self, policy: JsPolicy, conditions: list[st.Condition], digest: str) -> None:
+        previous = policy.manifest.get("status") or {}
+        generation = policy.metadata.get("generation")
+        new = st.policy_status(previous, conditions, bundle_hash=digest, generation=generation)
+        if all(previous.get(k) == new.get(k) for k in {*new, "reason", "message"}):
+            return
+        patch = {"status": {**new, "reason": new.get("reason"), "message": new.get("message")}}  # null clears
+        try:
+            self._custom.patch_cluster_custom_object_status(GROUP, VERSION, "jspolicies", policy.name, patch)
+        except ApiException as error:
+            if error.status != 404:  # deleted meanwhile: nothing to report on
+                raise
+
+
+def _owner(obj: Mapping[str, Any]) -> str | None:
+    for reference in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("kind") == "JsPolicy" and str(reference.get("apiVersion", "")).startswith(GROUP + "/"):
+            return str(reference.get("name"))
+    return None
+
+
+def _owner_reference(policy: JsPolicy) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "JsPolicy",
+        "name": policy.name,
+        "uid": policy.metadata.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _same(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """The fields we manage are equal (the API server adds defaults we do not write, so compare ours)."""
+    have, want = current.get("metadata") or {}, desired["metadata"]
+    for key, empty in (("labels", {}), ("annotations", {}), ("ownerReferences", [])):
+        if (have.get(key) or empty) != (want.get(key) or empty):
+            return False
+    existing = current.get("webhooks") or []
+    if len(existing) != len(desired["webhooks"]):
+        return False
+    return all(_contains(e, w) for e, w in zip(existing, desired["webhooks"], strict=True))
+
+
+def _contains(actual: Any, wanted: Any) -> bool:
+    """Every field we set is present with our value (server-side defaults may add more)."""
+    if isinstance(wanted, Mapping):
+        return isinstance(actual, Mapping) and all(_contains(actual.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (isinstance(actual, list) and len(actual) == len(wanted)
+                and all(_contains(a, w) for a, w in zip(actual, wanted, strict=True)))  # fmt: skip
+    return bool(actual == wanted)
+
+
+def _api_message(error: ApiException) -> str:
+    return f"{error.status} {error.reason}: {str(error.body or '')[:500]}"
