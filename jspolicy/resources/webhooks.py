@@ -120,7 +120,7 @@ def core_webhook_configuration(
                         "resources": ["*"],
                         "scope": "*",
                     }
-                ],  # fmt: skip
+                ],
                 "failurePolicy": "Fail",
                 "matchPolicy": "Equivalent",
                 "namespaceSelector": {},

@@ -56,11 +56,13 @@ def owned_configurations(plane: ControlPlane, policy: str) -> list[str]:
 def apply_policy(plane: ControlPlane, path: Path, probe: str | None = None, namespace_: str = "") -> None:
     """Apply a policy and wait until the API server calls its webhook (configuration changes arrive async)."""
     plane.kubectl("apply", "-f", str(path))
-    name = next(line.split(":", 1)[1].strip() for line in path.read_text().splitlines() if line.strip().startswith("name:"))
+    name = next(
+        line.split(":", 1)[1].strip() for line in path.read_text().splitlines() if line.strip().startswith("name:")
+    )
     wait_for(lambda: owned_configurations(plane, name), what=f"webhook configuration of {name}")
     if probe is not None:
-        wait_for(lambda: plane.kubectl("apply", "--dry-run=server", "-f", "-", input=probe, check=False).returncode != 0,
-                 what=f"{name} enforced")  # fmt: skip
+        wait_for(lambda: plane.kubectl("apply", "--dry-run=server", "-f", "-", input=probe,
+                                       check=False).returncode != 0, what=f"{name} enforced")  # fmt: skip
 
 
 def test_a_validating_policy_denies_a_privileged_pod_and_allows_a_compliant_one(
@@ -74,11 +76,13 @@ def test_a_validating_policy_denies_a_privileged_pod_and_allows_a_compliant_one(
     assert 'admission webhook "deny-privileged.examples.jspolicy.com" denied the request' in denied.stderr
     control_plane.kubectl("apply", "-f", "-", input=pod("good", ns))
     assert get_json(control_plane, "pod", "good", "-n", ns) is not None
+
     # Denials are recorded in the policy's JsPolicyViolations, off the request path.
     def recorded() -> list[dict[str, object]]:
         violations = get_json(control_plane, "jspolicyviolations", "deny-privileged.examples.jspolicy.com") or {}
         return [v for v in (violations.get("status") or {}).get("violations", [])
                 if v.get("requestInfo", {}).get("name") == "bad"]  # fmt: skip
+
     (entry,) = wait_for(recorded, what="violation recorded")
     assert entry["action"] == "Deny" and entry["code"] == 403 and entry["reason"] == "Forbidden"
     assert entry["message"] == "Privileged containers are not allowed: app"
@@ -96,7 +100,7 @@ def test_a_request_in_kube_system_is_not_sent_to_the_webhook(control_plane: Cont
 def test_policy_status_and_bundle_follow_the_policy(control_plane: ControlPlane, server: Replica) -> None:
     apply_policy(control_plane, EXAMPLES / "deny-privileged.yaml")
     name = "deny-privileged.examples.jspolicy.com"
-    policy = wait_for(lambda: (p := get_json(control_plane, "jspolicies", name)) and "phase" in p.get("status", {}) and p,
+    policy = wait_for(lambda: (p := get_json(control_plane, "jspolicy", name)) and "phase" in p.get("status", {}) and p,
                       what="status")  # fmt: skip
     status = policy["status"]
     assert status["phase"] == "Synced" and status["observedGeneration"] == policy["metadata"]["generation"]
@@ -105,3 +109,71 @@ def test_policy_status_and_bundle_follow_the_policy(control_plane: ControlPlane,
         "BundleCompiled": "True", "WebhookReady": "True", "Ready": "True"}  # fmt: skip
     bundle = get_json(control_plane, "jspolicybundles", "deny-privileged.examples.jspolicy.com")
     assert bundle is not None and bundle["metadata"]["ownerReferences"][0]["name"] == policy["metadata"]["name"]
+
+
+def test_a_mutating_policy_labels_the_stored_pod_from_a_live_get_and_warns_otherwise(
+    control_plane: ControlPlane, server: Replica
+) -> None:
+    team_ns = namespace(control_plane, {"team": "payments"})
+    apply_policy(control_plane, EXAMPLES / "add-team-label.yaml")
+    # The webhook sees the namespace created just now: get() reads the live cluster.
+    wait_for(lambda: control_plane.kubectl("apply", "--dry-run=server", "-f", "-", "-o", "json",
+                                           input=pod("probe", team_ns)).stdout.count('"team": "payments"'),
+             what="mutation active")  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=pod("web", team_ns))
+    stored = get_json(control_plane, "pod", "web", "-n", team_ns)
+    assert stored is not None and stored["metadata"]["labels"] == {"team": "payments"}
+    plain_ns = namespace(control_plane)
+    result = control_plane.kubectl("apply", "-f", "-", input=pod("web", plain_ns))
+    assert (f"Warning: [add-team-label.examples.jspolicy.com]: namespace {plain_ns} has no team label; "
+            "pod left unlabelled") in result.stderr  # fmt: skip
+    stored = get_json(control_plane, "pod", "web", "-n", plain_ns)
+    assert stored is not None and "team" not in (stored["metadata"].get("labels") or {})
+
+
+def test_an_invalid_jspolicy_is_rejected_by_crds_with_field_paths(control_plane: ControlPlane, server: Replica) -> None:
+    bad = json.dumps({"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy",
+                      "metadata": {"name": "two.parts"},
+                      "spec": {"operations": ["CREATE", "*"], "resources": ["pods"], "timeoutSeconds": 99,
+                               "violationPolicy": "deny", "javascript": "allow()"}})  # fmt: skip
+    result = control_plane.kubectl("apply", "-f", "-", input=bad, check=False)
+    assert result.returncode != 0
+    assert 'admission webhook "jspolicy.jspolicy.com" denied the request' in result.stderr
+    for path in ("metadata.name", "spec.operations", "spec.timeoutSeconds", "spec.violationPolicy"):
+        assert path in result.stderr, path
+    assert get_json(control_plane, "jspolicy", "two.parts") is None
+
+
+def test_deleting_a_policy_removes_its_webhook_configuration(control_plane: ControlPlane, server: Replica) -> None:
+    ns = namespace(control_plane)
+    path = EXAMPLES / "allowed-registries.yaml"
+    bad_image = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": ns},
+                            "spec": {"containers": [{"name": "a", "image": "evil.example.com/x:1"}]}})  # fmt: skip
+    apply_policy(control_plane, path, probe=bad_image)
+    name = "allowed-registries.examples.jspolicy.com"
+    control_plane.kubectl("delete", "-f", str(path))
+    wait_for(lambda: not owned_configurations(control_plane, name), what="webhook configuration removed")
+    wait_for(lambda: control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=bad_image,
+                                           check=False).returncode == 0, what="requests no longer sent")  # fmt: skip
+
+
+def test_a_controller_policy_creates_a_quota_for_a_labelled_namespace_and_reacts_to_update(
+    control_plane: ControlPlane, server: Replica
+) -> None:
+    control_plane.kubectl("apply", "-f", str(ROOT / "examples" / "controller-policies" / "namespace-quota.yaml"))
+    ns = namespace(control_plane, {"quota": "5"})
+    quota = wait_for(lambda: get_json(control_plane, "resourcequota", "pod-quota", "-n", ns), what="quota created")
+    assert quota["spec"]["hard"] == {"pods": "5"} and quota["metadata"]["labels"] == {"quota-from": "create"}
+    control_plane.kubectl("label", "namespace", ns, "quota=7", "--overwrite")
+
+    def updated() -> dict[str, object] | None:
+        found = get_json(control_plane, "resourcequota", "pod-quota", "-n", ns)
+        return found if found and found["spec"]["hard"] == {"pods": "7"} else None
+
+    quota = wait_for(updated, what="quota updated")
+    assert quota["metadata"]["labels"] == {"quota-from": "update"}  # a real UPDATE event, with oldObject
+    unlabelled = namespace(control_plane)
+    assert get_json(control_plane, "resourcequota", "pod-quota", "-n", unlabelled) is None
+    status = get_json(control_plane, "jspolicy", "namespace-quota.examples.jspolicy.com")
+    assert status is not None
+    assert {c["type"]: c["status"] for c in status["status"]["conditions"]}["ControllerReady"] == "True"
