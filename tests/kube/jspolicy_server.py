@@ -6,35 +6,35 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from jspolicy.controlplane.plane import ControlPlane, free_port
+from tests.kube import livecluster
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "jspolicy"
-FAST_LEASE = {"JSPOLICY_LEASE_DURATION": "4", "JSPOLICY_RENEW_DEADLINE": "3", "JSPOLICY_RETRY_PERIOD": "0.5"}
+FAST = {
+    "JSPOLICY_LEASE_DURATION": "4",
+    "JSPOLICY_RENEW_DEADLINE": "3",
+    "JSPOLICY_RETRY_PERIOD": "0.5",
+    "JSPOLICY_CERT_CHECK_INTERVAL": "2",
+}
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.2)
+def wait_for(predicate: Callable[[], T], timeout: float = 60, what: str = "condition") -> T:
+    """As livecluster's, with a longer default: webhook configuration changes reach the API server async."""
+    return livecluster.wait_for(predicate, timeout, what)
 
 
 def install_crds(plane: ControlPlane) -> None:
-    plane.kubectl("apply", "--server-side", "-f", str(ROOT / "webhook-config" / "crds.yaml"))
-    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    livecluster.install_crds(plane)
     if plane.kubectl("get", "ns", NAMESPACE, check=False).returncode != 0:
         plane.kubectl("create", "ns", NAMESPACE)
 
@@ -81,7 +81,7 @@ def start_replica(plane: ControlPlane, directory: Path, identity: str, *, port: 
         "--metrics-port", str(free_port()), "--health-port", str(health), "--cert-dir", str(directory / "certs"),
         "--workers", "2", "--identity", identity,
     ]  # fmt: skip
-    env = {**os.environ, **FAST_LEASE, "JSPOLICY_POLICIES": ""}
+    env = {**os.environ, **FAST, "JSPOLICY_POLICIES": ""}
     env.pop("KUBECONFIG", None)
     process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     replica = Replica(process, port, f"http://127.0.0.1:{health}", log, identity)

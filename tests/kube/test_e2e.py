@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from jspolicy.controlplane.plane import ControlPlane
+from jspolicy.server import certs
 from tests.kube.jspolicy_server import ROOT, Replica, get_json, install_crds, lease_holder, start_replica, wait_for
 
 EXAMPLES = ROOT / "examples" / "policies"
@@ -177,3 +181,33 @@ def test_a_controller_policy_creates_a_quota_for_a_labelled_namespace_and_reacts
     status = get_json(control_plane, "jspolicy", "namespace-quota.examples.jspolicy.com")
     assert status is not None
     assert {c["type"]: c["status"] for c in status["status"]["conditions"]}["ControllerReady"] == "True"
+
+
+def test_a_new_certificate_in_the_secret_reaches_the_workers_and_every_caBundle(  # noqa: N802
+    control_plane: ControlPlane, server: Replica
+) -> None:
+    ns = namespace(control_plane)
+    apply_policy(control_plane, EXAMPLES / "deny-privileged.yaml", probe=pod("probe", ns, privileged=True))
+    now = dt.datetime.now(dt.UTC)
+    ca, ca_key = certs.make_ca(now)
+    leaf, key = certs.make_leaf(ca, ca_key, ["127.0.0.1", "localhost"], now)
+    pem, private = serialization.Encoding.PEM, (serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    data = {"ca.crt": ca.public_bytes(pem), "ca.key": ca_key.private_bytes(pem, *private),
+            "tls.crt": leaf.public_bytes(pem), "tls.key": key.private_bytes(pem, *private)}  # fmt: skip
+    encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    control_plane.kubectl("patch", "secret", "jspolicy-webhook-cert", "-n", "jspolicy", "--type=merge",
+                          "-p", json.dumps({"data": encoded}))  # fmt: skip
+    bundle = base64.b64encode(data["ca.crt"]).decode()
+
+    def bundles() -> set[str]:
+        found = set()
+        for name in ("deny-privileged.examples.jspolicy.com", "jspolicy"):
+            config = get_json(control_plane, "validatingwebhookconfiguration", name) or {"webhooks": []}
+            found |= {w["clientConfig"].get("caBundle", "") for w in config["webhooks"]}
+        return found
+
+    wait_for(lambda: bundles() == {bundle}, what="caBundles follow the new CA")
+    # The API server trusts only the new CA now, so this works only if the workers serve the new leaf.
+    wait_for(lambda: "Privileged containers are not allowed" in control_plane.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=pod("after", ns, privileged=True), check=False).stderr,
+        what="served with the new certificate")  # fmt: skip
