@@ -8,11 +8,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from jspolicy.controlplane.plane import ControlPlane
+from jspolicy.resources.bundle import encode_bundle
 from jspolicy.server import certs
 from tests.kube.jspolicy_server import ROOT, Replica, get_json, install_crds, lease_holder, start_replica, wait_for
 
@@ -211,3 +213,45 @@ def test_a_new_certificate_in_the_secret_reaches_the_workers_and_every_caBundle(
     wait_for(lambda: "Privileged containers are not allowed" in control_plane.kubectl(
         "apply", "--dry-run=server", "-f", "-", input=pod("after", ns, privileged=True), check=False).stderr,
         what="served with the new certificate")  # fmt: skip
+
+
+def test_a_policy_without_code_gets_its_webhook_when_its_bundle_appears(
+    control_plane: ControlPlane, server: Replica
+) -> None:
+    name = "bundled.e2e.jspolicy.com"
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": name},
+              "spec": {"operations": ["CREATE"], "resources": ["configmaps"]}}  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
+
+    def status() -> dict[str, Any]:
+        return dict((get_json(control_plane, "jspolicy", name) or {}).get("status") or {})
+
+    missing = wait_for(lambda: status().get("reason") == "BundleMissing" and status(), what="BundleMissing")
+    assert missing["phase"] == "Failed" and not owned_configurations(control_plane, name)
+    bundle = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicyBundle", "metadata": {"name": name},
+              "spec": {"bundle": encode_bundle('if (request.object.data?.x) deny("bundled code ran");')}}  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(bundle))
+    wait_for(lambda: owned_configurations(control_plane, name), what="webhook after the bundle")
+    assert wait_for(lambda: status().get("phase") == "Synced", what="Synced")
+    ns = namespace(control_plane)
+    probe = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns},
+                        "data": {"x": "1"}})  # fmt: skip
+    dry_run = ("apply", "--dry-run=server", "-f", "-")
+    wait_for(lambda: "bundled code ran" in control_plane.kubectl(*dry_run, input=probe, check=False).stderr,
+             what="bundle enforced")  # fmt: skip
+    control_plane.kubectl("delete", "jspolicy", name)
+
+
+def test_npm_dependencies_get_a_clear_condition_and_no_webhook(control_plane: ControlPlane, server: Replica) -> None:
+    name = "npm.e2e.jspolicy.com"
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": name},
+              "spec": {"operations": ["CREATE"], "resources": ["pods"], "dependencies": {"lodash": "^4.17.21"},
+                       "javascript": 'import _ from "lodash";\nif (_.isEmpty(request.object)) deny("e");'}}  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
+    found = wait_for(lambda: (get_json(control_plane, "jspolicy", name) or {}).get("status", {}).get("conditions"),
+                     what="conditions")  # fmt: skip
+    compiled = next(c for c in found if c["type"] == "BundleCompiled")
+    assert compiled["status"] == "False" and compiled["reason"] == "CompileFailed"
+    assert "not supported yet" in compiled["message"]
+    assert not owned_configurations(control_plane, name)
+    control_plane.kubectl("delete", "jspolicy", name)
