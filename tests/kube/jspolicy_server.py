@@ -105,3 +105,11 @@ def lease_holder(plane: ControlPlane) -> str:
 def get_json(plane: ControlPlane, *args: str) -> dict[str, Any] | None:
     result = plane.kubectl("get", *args, "-o", "json", check=False)
     return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def remove_everything(plane: ControlPlane) -> None:
+    """Leave the shared control plane as other tests expect it: no policies and no webhooks (the documented
+    emergency deletion by label, which works with jspolicy down: configurations never go to webhooks)."""
+    plane.kubectl("delete", "jspolicies", "--all", "--wait=false", check=False)
+    plane.kubectl("delete", "validatingwebhookconfigurations,mutatingwebhookconfigurations",
+                  "-l", "app.kubernetes.io/managed-by=jspolicy", "--ignore-not-found")  # fmt: skip

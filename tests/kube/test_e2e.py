@@ -16,7 +16,16 @@ from cryptography.hazmat.primitives import serialization
 from jspolicy.controlplane.plane import ControlPlane
 from jspolicy.resources.bundle import encode_bundle
 from jspolicy.server import certs
-from tests.kube.jspolicy_server import ROOT, Replica, get_json, install_crds, lease_holder, start_replica, wait_for
+from tests.kube.jspolicy_server import (
+    ROOT,
+    Replica,
+    get_json,
+    install_crds,
+    lease_holder,
+    remove_everything,
+    start_replica,
+    wait_for,
+)
 
 EXAMPLES = ROOT / "examples" / "policies"
 
@@ -30,6 +39,7 @@ def server(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
              what="core webhook filled in")  # fmt: skip
     yield replica
     replica.stop()
+    remove_everything(control_plane)
 
 
 def namespace(plane: ControlPlane, labels: dict[str, str] | None = None) -> str:

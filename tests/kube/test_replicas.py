@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from jspolicy.controlplane.plane import ControlPlane
-from tests.kube.jspolicy_server import ROOT, get_json, install_crds, lease_holder, start_replica, wait_for
+from tests.kube.jspolicy_server import (
+    ROOT,
+    get_json,
+    install_crds,
+    lease_holder,
+    remove_everything,
+    start_replica,
+    wait_for,
+)
 
 POLICY = """apiVersion: policy.jspolicy.com/v1beta1
 kind: JsPolicy
@@ -26,16 +34,10 @@ spec:
 """
 
 
-@pytest.fixture
-def cleanup(control_plane: ControlPlane) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    # The documented emergency procedure works even with jspolicy down: generated configurations carry
-    # app.kubernetes.io/managed-by=jspolicy and the API server never sends webhook configurations to webhooks.
-    for name in names:
-        control_plane.kubectl("delete", "jspolicies", name, "--ignore-not-found", "--wait=false", check=False)
-    control_plane.kubectl("delete", "validatingwebhookconfigurations,mutatingwebhookconfigurations",
-                          "-l", "app.kubernetes.io/managed-by=jspolicy", "--ignore-not-found")  # fmt: skip
+@pytest.fixture(autouse=True)
+def cleanup(control_plane: ControlPlane) -> Iterator[None]:
+    yield
+    remove_everything(control_plane)
 
 
 def configmap(namespace: str, verdict: str = "allow") -> str:
@@ -50,7 +52,7 @@ def enforced(plane: ControlPlane, namespace: str) -> bool:
 
 
 def test_failure_policies_while_jspolicy_is_down_and_a_clean_restart_under_its_own_fail_policies(
-    control_plane: ControlPlane, tmp_path: Path, cleanup: list[str]
+    control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     install_crds(control_plane)
     control_plane.kubectl("create", "ns", "fp-ignore")
@@ -62,7 +64,6 @@ def test_failure_policies_while_jspolicy_is_down_and_a_clean_restart_under_its_o
         ignore = POLICY.format(name="ignore.failure.jspolicy.com", resources="configmaps", failure="Ignore")
         # Fail on everything: jspolicy must still restart with this installed (no write of its own is blocked).
         fail = POLICY.format(name="fail.failure.jspolicy.com", resources="*", failure="Fail")
-        cleanup += ["ignore.failure.jspolicy.com", "fail.failure.jspolicy.com"]
         control_plane.kubectl("apply", "-f", "-", input=ignore)
         control_plane.kubectl("apply", "-f", "-", input=fail)
         wait_for(lambda: enforced(control_plane, "fp-fail"), what="policies enforced")
