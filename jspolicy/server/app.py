@@ -51,8 +51,8 @@ class WebhookState:
     metrics: Metrics
     max_in_flight: int
     bench_floor: bool = False
-    # Cluster mode: hands a violation to the JsPolicyViolations writer (returns at once).
-    record: Callable[[JsPolicy, PolicyViolation], None] | None = None
+    # Cluster mode: hands a violation (and the object's uid, for PolicyReports) to the writer; returns at once.
+    record: Callable[[JsPolicy, PolicyViolation, str], None] | None = None
 
 
 class _RefusedError(Exception):
@@ -136,7 +136,9 @@ def create_app(state: WebhookState) -> FastAPI:
             if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
                 raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
             if outcome.violation is not None and state.record is not None:
-                state.record(js_policy, outcome.violation)
+                subject = review.request.get("object") or review.request.get("oldObject") or {}
+                uid = (subject.get("metadata") or {}).get("uid", "") if isinstance(subject, dict) else ""
+                state.record(js_policy, outcome.violation, str(uid))
             log.debug(
                 "decision policy=%s uid=%s operation=%s allowed=%s code=%d",
                 name,

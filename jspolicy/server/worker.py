@@ -121,7 +121,14 @@ def _in_cluster(
     engine = PolicyEngine(pool, KubeCluster(api, informers))
     while not store.loaded:  # never answer "unknown policy" for a policy that exists
         stop.wait(0.1)
-    return WebhookState(store, engine, Metrics(), config.max_in_flight, config.bench_floor, record=writer.record)
+    return WebhookState(
+        store,
+        engine,
+        Metrics(),
+        config.max_in_flight,
+        config.bench_floor,
+        record=lambda policy, violation, uid: writer.record(policy, violation, resource_uid=uid),
+    )
 
 
 def collect_garbage(informers: InformerFactory, stop: threading.Event) -> None:
