@@ -83,7 +83,9 @@ class MemoryCluster:
         if not name:
             return WriteResult.failed(
                 "Invalid",
-                f'{_resource(info)} "" is invalid: metadata.name: Required value: name or generateName is required',
+                # The API server names the kind here ("Deployment.apps"), not the resource.
+                f'{_qualified_kind(info)} "" is invalid: '
+                "metadata.name: Required value: name or generateName is required",
             )
         with self._lock:
             bucket = self._objects.setdefault((info.group, info.kind), {})
@@ -197,6 +199,10 @@ class _RefusedError(Exception):
     def __init__(self, result: WriteResult) -> None:
         super().__init__(result.message)
         self.result = result
+
+
+def _qualified_kind(info: KindInfo) -> str:
+    return f"{info.kind}.{info.group}" if info.group else info.kind
 
 
 def _resource(info: KindInfo) -> str:

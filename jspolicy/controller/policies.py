@@ -129,7 +129,7 @@ class _Runner:
                 return
             metadata = subject.get("metadata") or {}
             key = (api_version, kind, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
-            if event == "MODIFIED" and old is not None:
+            if event == "MODIFIED" and old is not None and _version(old) != _version(subject):  # not a resync
                 with self._old_lock:
                     self._old.setdefault(key, old)
             self.queue.add(key)
@@ -199,3 +199,7 @@ class _Runner:
             log.debug("controller policy %s requeued %s in %.3fs", policy.name, "/".join(key), delay)
         else:
             self.queue.forget(key)
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
