@@ -260,11 +260,13 @@ class PolicyReconciler:
             try:
                 self._create(kind, desired)
                 log.info("created %s %s for policy %s", kind, desired["metadata"]["name"], policy.name)
+                return
             except ApiException as error:
                 if error.status != 409:
                     raise
-                raise ApiException(status=409, reason=f"{kind} {policy.name} exists and is not owned by it") from None
-            return
+            current = self._read(kind, desired["metadata"]["name"])  # our own create, not yet in the cache?
+            if _owner(current) != policy.name:
+                raise ApiException(status=409, reason=f"{kind} {policy.name} exists and is not owned by it")
         metadata = current.get("metadata") or {}
         desired["metadata"]["name"] = metadata.get("name")  # an existing object keeps its name (jsPolicy: random)
         if _same(current, desired):
@@ -296,6 +298,12 @@ class PolicyReconciler:
         else:
             self._registration.create_validating_webhook_configuration(cast(Any, body))
 
+    def _read(self, kind: str, name: str) -> dict[str, Any]:
+        api = self._registration
+        found = (api.read_mutating_webhook_configuration(name) if kind == MUTATING_KIND
+                 else api.read_validating_webhook_configuration(name))  # fmt: skip
+        return dict(api.api_client.sanitize_for_serialization(found))
+
     def _replace(self, kind: str, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
         if kind == MUTATING_KIND:
@@ -319,9 +327,7 @@ class PolicyReconciler:
             except ApiException as error:
                 if error.status != 409:
                     raise
-                current = self._registration.api_client.sanitize_for_serialization(
-                    self._registration.read_validating_webhook_configuration(CORE_WEBHOOK)
-                )
+                current = self._read(VALIDATING_KIND, CORE_WEBHOOK)
         assert current is not None
         metadata = dict(current.get("metadata") or {})
         # Keep what installed it (Helm's labels and annotations); drop cert-manager's injection, as jsPolicy does.
