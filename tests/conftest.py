@@ -16,6 +16,8 @@ from jspolicy.resources.policyset import resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 
+pytest_plugins = ["tests.controlplane"]
+
 POD: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Pod",
