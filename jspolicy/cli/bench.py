@@ -21,7 +21,7 @@ from typing import Any
 
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
-from jspolicy.cli import webhook_bench
+from jspolicy.cli import apiserver_bench, webhook_bench
 from jspolicy.cli.workloads import bench_pod
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import parse_yaml_documents
@@ -72,6 +72,13 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    apiserver = parser.add_argument_group("through a real kube-apiserver (--apiserver)")
+    apiserver.add_argument(
+        "--apiserver",
+        action="store_true",
+        help="latency a policy adds to a local kube-apiserver's admission (builds it the first time)",
+    )
+    apiserver.add_argument("--requests", type=int, default=500, help="timed requests per configuration")
     webhook = parser.add_argument_group("webhook load (--webhook)")
     webhook.add_argument("--webhook", action="store_true", help="HTTPS load on the webhook instead (see docs)")
     webhook.add_argument("--target", help="a running server's URL (default: start one)")
@@ -157,6 +164,8 @@ def _cpu_model() -> str:
 def run(args: argparse.Namespace) -> int:
     if args.webhook:
         return webhook_bench.run(args)
+    if args.apiserver:
+        return apiserver_bench.run(args)
     pinned = None
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         pinned = min(os.sched_getaffinity(0))

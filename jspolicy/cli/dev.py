@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,27 +22,17 @@ from typing import Any
 import jspolicy
 from jspolicy.cli.session import CliError
 from jspolicy.controlplane import binaries
-from jspolicy.controlplane.plane import (
-    ControlPlane,
-    ControlPlaneError,
-    KubectlError,
-    child_environment,
-    die_with_parent,
-    free_port,
-    log_tail,
-)
+from jspolicy.controlplane.local import LocalClusterError, Ports, local_cluster
+from jspolicy.controlplane.plane import ControlPlaneError, KubectlError, log_tail
 
-NAMESPACE = "jspolicy"
 DEFAULT_KUBECONFIG = Path("jspolicy-dev.kubeconfig")
 # jspolicy/deploy/manifests is webhook-config/ (a symlink in the checkout, copied into the wheel).
 DEFAULT_CRDS = Path(jspolicy.__file__).resolve().parent / "deploy" / "manifests" / "crds.yaml"
-SERVE_READY_TIMEOUT = 120.0  # V8 pools warm up before /readyz says yes
-SERVE_STOP_TIMEOUT = 30.0
 EXIT_FAILED = 1
 
 
 class _Stop(BaseException):
-    """SIGTERM, raised in the main thread so the same cleanup as Ctrl-C runs."""
+    """Ctrl-C or SIGTERM, raised in the main thread so one cleanup path runs for both."""
 
 
 def add_parser(commands: Any) -> None:
@@ -74,106 +62,32 @@ def run(args: argparse.Namespace) -> int:
     if not args.crds.is_file():
         raise CliError(f"no CRDs at {args.crds} (pass --crds)")
 
-    def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # A second Ctrl-C or SIGTERM must not interrupt the cleanup and leave processes behind.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise _Stop
 
-    previous_term = signal.signal(signal.SIGTERM, stop_on_sigterm)
-    previous_int = signal.getsignal(signal.SIGINT)
-    plane: ControlPlane | None = None
-    serve: subprocess.Popen[bytes] | None = None
+    previous_term = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, stop)
     work = Path(tempfile.mkdtemp(prefix="jspolicy-dev-"))
+    ports = Ports(args.port, args.metrics_port, args.health_port)
     try:
-        _progress("finding or building kube-apiserver, etcd and kubectl")
-        found = binaries.ensure()
-        _progress(f"starting etcd and kube-apiserver {binaries.KUBERNETES_VERSION}")
-        plane = ControlPlane(found).start()
-        _progress(f"kube-apiserver ready at {plane.server} in {plane.startup_seconds:.1f} s")
-        plane.kubectl("create", "namespace", NAMESPACE)
-        plane.kubectl("apply", "-f", str(args.crds))
-        plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=90)
-        serve, log_path, health = _start_serve(args, plane, work)
-        _progress(f"jspolicy serve started (pid {serve.pid}, log {log_path}); waiting for /readyz")
-        if not _wait_ready(serve, health):
-            _progress(f"jspolicy serve did not become ready; its log ends:\n{log_tail(log_path)}")
+        with local_cluster(args.crds, work, ports=ports, workers=args.workers, progress=_progress) as cluster:
+            cluster.plane.write_kubeconfig(args.kubeconfig)
+            print(f"ready: kubeconfig {args.kubeconfig}", flush=True)
+            while cluster.serve.poll() is None:
+                time.sleep(0.5)
+            _progress(f"jspolicy serve exited with status {cluster.serve.returncode}; its log ends:\n"
+                      f"{log_tail(cluster.serve_log)}")  # fmt: skip
             return EXIT_FAILED
-        plane.write_kubeconfig(args.kubeconfig)
-        print(f"ready: kubeconfig {args.kubeconfig}", flush=True)
-        while serve.poll() is None:
-            time.sleep(0.5)
-        _progress(f"jspolicy serve exited with status {serve.returncode}; its log ends:\n{log_tail(log_path)}")
-        return EXIT_FAILED
-    except (KeyboardInterrupt, _Stop):
+    except _Stop:
         _progress("stopping")
         return 0
-    except (ControlPlaneError, KubectlError, binaries.BuildError) as error:
+    except (ControlPlaneError, KubectlError, binaries.BuildError, LocalClusterError) as error:
         _progress(f"error: {error}")
         return EXIT_FAILED
     finally:
-        # A second Ctrl-C or SIGTERM during the cleanup must not leave processes behind.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            if serve is not None:
-                _terminate(serve)
-            if plane is not None:
-                plane.stop()
-            shutil.rmtree(work, ignore_errors=True)
-        finally:
-            signal.signal(signal.SIGTERM, previous_term)
-            signal.signal(signal.SIGINT, previous_int)
-
-
-def _start_serve(
-    args: argparse.Namespace, plane: ControlPlane, work: Path
-) -> tuple[subprocess.Popen[bytes], Path, int]:
-    port = args.port or free_port()
-    metrics = args.metrics_port or free_port()
-    health = args.health_port or free_port()
-    log_path = work / "serve.log"
-    command = [
-        sys.executable, "-m", "jspolicy", "serve",
-        "--kubeconfig", str(plane.kubeconfig),
-        "--namespace", NAMESPACE,
-        "--webhook-url", f"https://127.0.0.1:{port}",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--cert-dir", str(work / "certs"),
-        "--metrics-port", str(metrics),
-        "--health-port", str(health),
-        "--workers", str(args.workers),
-    ]  # fmt: skip
-    with log_path.open("ab") as log:
-        serve = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_environment(),
-            start_new_session=True,  # Ctrl-C reaches only us; we stop serve before the apiserver
-            preexec_fn=die_with_parent,  # noqa: PLW1509 (it only calls prctl)
-        )
-    return serve, log_path, health
-
-
-def _wait_ready(serve: subprocess.Popen[bytes], health: int) -> bool:
-    deadline = time.monotonic() + SERVE_READY_TIMEOUT
-    while time.monotonic() < deadline and serve.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(SERVE_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        shutil.rmtree(work, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)

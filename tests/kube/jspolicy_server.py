@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from jspolicy.controlplane.plane import ControlPlane, free_port
+from jspolicy.controlplane.plane import ControlPlane, die_with_parent, free_port
 from tests.kube import livecluster
 
 T = TypeVar("T")
@@ -83,7 +83,9 @@ def start_replica(plane: ControlPlane, directory: Path, identity: str, *, port: 
     ]  # fmt: skip
     env = {**os.environ, **FAST, "JSPOLICY_POLICIES": ""}
     env.pop("KUBECONFIG", None)
-    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    # Dies with the test process: an aborted run must not leave a server retrying a vanished API server.
+    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+                               preexec_fn=die_with_parent)  # noqa: PLW1509 (it only calls prctl)  # fmt: skip
     replica = Replica(process, port, f"http://127.0.0.1:{health}", log, identity)
     try:
         wait_for(lambda: replica.ready() or process.poll() is not None, timeout=90, what="replica ready")
