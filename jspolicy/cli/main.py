@@ -13,6 +13,7 @@ from jspolicy.cli.session import CliError
 from jspolicy.resources.manifests import ManifestError
 from jspolicy.runtime.settings import SettingsError
 from jspolicy.server.certs import CertificateError
+from jspolicy.server.config import ConfigError
 
 EXIT_BAD_INPUT = 2
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.run(args))
-    except (CliError, ManifestError, RequestError, SettingsError, CertificateError) as error:
+    except (CliError, ManifestError, RequestError, SettingsError, CertificateError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -66,7 +66,11 @@ class ControllerPolicyManager:
                 running.stop()
             runner = _Runner(policy, program, identity, self._informers, self._engine, self._record)
             self._running[policy.name] = runner
-        runner.start()
+        try:
+            runner.start()
+        except Exception:
+            self.stop(policy.name)  # retried by the reconciler (ControllerReady=False meanwhile)
+            raise
         log.info("controller policy %s started on %s", policy.name, ", ".join(f"{k} ({v})" for v, k in kinds))
 
     def stop(self, name: str) -> None:
@@ -77,10 +81,13 @@ class ControllerPolicyManager:
             log.info("controller policy %s stopped", name)
 
     def close(self) -> None:
+        """Stop every policy at once (leadership lost or shutdown); each finishes at most its current object."""
         with self._lock:
             runners, self._running = list(self._running.values()), {}
         for runner in runners:
-            runner.stop()
+            runner.close()
+        for runner in runners:
+            runner.join()
 
     def running(self) -> list[str]:
         with self._lock:
@@ -106,19 +113,31 @@ class _Runner:
         self._namespaces = informers.informer("v1", "Namespace")
         self._thread = threading.Thread(target=self._work, name=f"controller-{policy.name}", daemon=True)
 
-    def start(self) -> None:
+    def start(self, sync_timeout: float = 30.0) -> None:
+        # A handler keeps the Namespace cache from being collected as idle while this policy needs it.
+        self._removers.append(self._namespaces.add_handler(_ignore))
+        informers = [(self._informers.informer(v, k), v, k) for v, k in self.identity.kinds]
+        # Selectors need the namespaces before the first event: an object checked against an empty cache
+        # would be skipped and never come back.
+        for informer, _, kind in [(self._namespaces, "v1", "Namespace"), *informers]:
+            if not informer.wait_synced(sync_timeout):
+                raise TimeoutError(f"the watch of {kind} did not sync within {sync_timeout:.0f}s")
         self._thread.start()
-        for api_version, kind in self.identity.kinds:
-            informer = self._informers.informer(api_version, kind)
-            handler = self._handler(api_version, kind)
-            self._removers.append(informer.add_handler(handler))  # replays existing objects: each gets a run
+        for informer, api_version, kind in informers:
+            self._removers.append(informer.add_handler(self._handler(api_version, kind)))  # replays: each runs
 
     def stop(self) -> None:
+        self.close()
+        self.join()
+
+    def close(self) -> None:
         for remove in self._removers:
             remove()
         self.queue.close()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=max(5.0, self.policy.timeout_seconds + 5.0))
+
+    def join(self) -> None:
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=self.policy.timeout_seconds + 5.0)
 
     def _handler(
         self, api_version: str, kind: str
@@ -199,6 +218,10 @@ class _Runner:
             log.debug("controller policy %s requeued %s in %.3fs", policy.name, "/".join(key), delay)
         else:
             self.queue.forget(key)
+
+
+def _ignore(_event: str, _obj: Mapping[str, Any] | None, _old: Mapping[str, Any] | None) -> None:
+    """Registered only to keep an informer in use."""
 
 
 def _version(obj: Mapping[str, Any]) -> str:

@@ -36,6 +36,10 @@ VALIDATING_KIND, MUTATING_KIND = "ValidatingWebhookConfiguration", "MutatingWebh
 _CORE = "\x00core"  # the queue key of the core webhook configuration (never a policy name)
 
 
+class RetryError(Exception):
+    """Status is written; reconcile again later with backoff."""
+
+
 class ControllerPolicies(Protocol):
     def update(self, policy: JsPolicy, program: PolicyProgram) -> None: ...
 
@@ -156,6 +160,9 @@ class PolicyReconciler:
         else:
             compiled, program = self._compile(policy, digest)
             conditions = [compiled]
+            if program is None and needs_bundler(policy.javascript, policy.spec.get("dependencies")):
+                # bundleHash names the source the bundle was built from: it must not move to code that never was.
+                digest = (policy.manifest.get("status") or {}).get("bundleHash") or ""
         if program is None:
             self._controllers.stop(name)
             self._delete_configurations(name, keep=None)
@@ -174,6 +181,9 @@ class PolicyReconciler:
             except ApiException as error:
                 conditions.append(st.Condition.failed(st.WEBHOOK_READY, st.SYNC_FAILED, _api_message(error)))
         self._write_status(policy, conditions, digest)
+        transient = [c for c in conditions if not c.ok and c.reason in (st.SYNC_FAILED, st.INIT_CONTROLLER)]
+        if transient:  # the API server or discovery may be fine next time; nothing else would bring us back
+            raise RetryError(transient[0].message)
 
     def _compile(self, policy: JsPolicy, digest: str) -> tuple[st.Condition, PolicyProgram | None]:
         """Where the code comes from, checked in V8; the BundleCompiled condition and the program."""
@@ -185,7 +195,8 @@ class PolicyReconciler:
                     st.BUNDLE_COMPILED,
                     st.COMPILE_FAILED,
                     "the javascript imports modules or has npm dependencies, and bundling them in the controller "
-                    "is not supported yet: apply a JsPolicyBundle built with the SDK (jspolicy bundle comes later)",
+                    "is not supported yet: bundle it with the SDK and apply the JsPolicy without javascript "
+                    "together with its JsPolicyBundle",
                 ), None
             source = self._bundle_source(bundle)
         elif policy.javascript:
@@ -279,7 +290,7 @@ class PolicyReconciler:
         """Every configuration owned by policy ``name``, except the one to keep (wrong kinds, duplicates)."""
         for kind, informer in ((VALIDATING_KIND, self.validating), (MUTATING_KIND, self.mutating)):
             for obj in informer.list():
-                if _owner(obj) != name or (keep is not None and kind == keep[0] and obj is keep[1]):
+                if _owner(obj) != name or (keep is not None and kind == keep[0] and _same_object(obj, keep[1])):
                     continue
                 object_name = (obj.get("metadata") or {}).get("name", "")
                 try:
@@ -362,6 +373,14 @@ def _owner(obj: Mapping[str, Any]) -> str | None:
         if reference.get("kind") == "JsPolicy" and str(reference.get("apiVersion", "")).startswith(GROUP + "/"):
             return str(reference.get("name"))
     return None
+
+
+def _same_object(one: Mapping[str, Any], other: Mapping[str, Any] | None) -> bool:
+    """By name and uid: the informer may have replaced the dict since it was listed."""
+    if other is None:
+        return False
+    a, b = one.get("metadata") or {}, other.get("metadata") or {}
+    return bool(a.get("name") == b.get("name") and a.get("uid") == b.get("uid"))
 
 
 def _owner_reference(policy: JsPolicy) -> dict[str, Any]:

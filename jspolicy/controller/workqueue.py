@@ -62,18 +62,18 @@ class WorkQueue(Generic[K]):
             return self._failures.get(key, 0)
 
     def get(self, timeout: float | None = None) -> K | None:
-        """The next key (mark it done with ``done``), or None on timeout or when closed."""
+        """The next key (mark it done with ``done``), or None on timeout or once closed (queued keys are dropped)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             while True:
+                if self._closed:  # leader work stops now, not after the backlog
+                    return None
                 self._promote_due()
                 if self._ready:
                     key = self._ready.pop(0)
                     self._queued.discard(key)
                     self._processing.add(key)
                     return key
-                if self._closed:
-                    return None
                 now = time.monotonic()
                 waits = [d for d in (deadline, self._delayed[0][0] if self._delayed else None) if d is not None]
                 if deadline is not None and now >= deadline:

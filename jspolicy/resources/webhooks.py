@@ -19,7 +19,8 @@ from jspolicy.resources.policy import CONTROLLER, GROUP, MUTATING, JsPolicy
 
 REGISTRATION = "admissionregistration.k8s.io/v1"
 INCLUDE_SYSTEM = "policy.jspolicy.com/include-system-namespaces"
-SYSTEM_NAMESPACES = ("kube-system",)
+# kube-node-lease holds the kubelets' heartbeats: blocked, every node would turn NotReady.
+SYSTEM_NAMESPACES = ("kube-system", "kube-node-lease")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jspolicy"}
 CORE_WEBHOOK = "jspolicy"
@@ -79,7 +80,7 @@ def webhook_configuration(
         "failurePolicy": policy.failure_policy,
         "matchPolicy": policy.match_policy,
         "namespaceSelector": namespace_selector(policy, excluded),
-        "objectSelector": dict(policy.object_selector),
+        "objectSelector": {k: v for k, v in dict(policy.object_selector).items() if v},  # as the server stores it
         "sideEffects": "NoneOnDryRun",
         "timeoutSeconds": policy.timeout_seconds,
         "admissionReviewVersions": ["v1", "v1beta1"],

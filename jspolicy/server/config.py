@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jspolicy.resources.webhooks import SYSTEM_NAMESPACES
 from jspolicy.server.certs import default_sans
 
 DEFAULT_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"  # jsPolicy's path
@@ -30,6 +31,10 @@ def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     except (OSError, ValueError):  # no cgroup v2 file, or "max": unlimited
         return count
     return max(1, min(count, limit))
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work together."""
 
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -55,7 +60,7 @@ class KubeConfig:
     @property
     def excluded_namespaces(self) -> tuple[str, ...]:
         """Never sent to a generated webhook unless the policy opts in: jspolicy cannot lock itself out."""
-        return tuple(dict.fromkeys(("kube-system", self.namespace)))
+        return tuple(dict.fromkeys((*SYSTEM_NAMESPACES, self.namespace)))
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,11 @@ def kube_config(args: argparse.Namespace) -> KubeConfig | None:
     if not args.kubeconfig and not in_pod:
         return None
     namespace = args.namespace or (SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if in_pod else "jspolicy")
+    if not args.lease_duration > args.renew_deadline > args.retry_period > 0:
+        raise ConfigError(
+            "leader election needs --lease-duration > --renew-deadline > --retry-period > 0, got "
+            f"{args.lease_duration}, {args.renew_deadline}, {args.retry_period}"
+        )
     return KubeConfig(
         kubeconfig=args.kubeconfig or None,
         namespace=namespace,

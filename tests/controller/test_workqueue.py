@@ -51,3 +51,12 @@ def test_close_wakes_a_waiting_worker() -> None:
     queue.close()
     worker.join(2)
     assert got == [None]
+
+
+def test_a_closed_queue_hands_out_nothing_more() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    for key in "abc":
+        queue.add(key)
+    assert queue.get(0) == "a"
+    queue.close()
+    assert queue.get(0) is None  # b and c are not run after leadership is lost

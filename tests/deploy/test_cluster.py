@@ -111,6 +111,7 @@ def test_the_service_account_gets_exactly_the_documented_access(
         ("get", "secrets/jspolicy-webhook-cert", "-n", namespace),
         ("create", "leases.coordination.k8s.io", "-n", namespace),
         ("update", "leases.coordination.k8s.io/jspolicy-controller", "-n", namespace),
+        ("get", "configmaps/jspolicy-controller", "-n", namespace),  # jsPolicy's lock, during an upgrade
         ("create", "events", "-n", namespace),
     ]
     refused = [
@@ -121,6 +122,7 @@ def test_the_service_account_gets_exactly_the_documented_access(
         ("get", "secrets", "-n", "kube-system"),
         ("create", "secrets", "-n", "default"),
         ("update", "leases.coordination.k8s.io/other", "-n", namespace),
+        ("update", "configmaps/jspolicy-controller", "-n", namespace),
         ("create", "clusterrolebindings"),
         ("escalate", "clusterroles"),
         ("impersonate", "users"),

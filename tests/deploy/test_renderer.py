@@ -107,7 +107,7 @@ def test_secrets_and_leases_only_in_its_namespace_and_only_its_own() -> None:
     assert not {"secrets", "configmaps", "leases", "events"} & cluster_resources
     role = find(objects(), "Role")
     for rule in role["rules"]:
-        if set(rule["resources"]) & {"secrets", "leases"} and rule["verbs"] != ["create"]:
+        if set(rule["resources"]) & {"secrets", "leases", "configmaps"} and rule["verbs"] != ["create"]:
             assert rule["resourceNames"] in (["jspolicy-webhook-cert"], ["jspolicy-controller"]), rule
 
 

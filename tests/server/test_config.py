@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jspolicy.cli.main import parser
-from jspolicy.server.config import ServerConfig, available_cpus, from_arguments
+from jspolicy.server.config import ConfigError, ServerConfig, available_cpus, from_arguments
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -70,3 +70,14 @@ def test_environment_values_are_typed_and_a_bad_one_is_a_usage_error(
 def test_a_server_logs_at_info_unless_told_otherwise() -> None:
     assert serve_config([]).log_level == "INFO"
     assert from_arguments(parser().parse_args(["--log-level", "ERROR", "serve"])).log_level == "ERROR"
+
+
+def test_leader_election_timings_must_nest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JSPOLICY_POLICIES", raising=False)
+    config = serve_config(
+        ["--kubeconfig", "/k", "--lease-duration", "6", "--renew-deadline", "4", "--retry-period", "1"]
+    )
+    assert config.kube is not None and config.kube.kubeconfig == "/k" and config.kube.lease_duration == 6
+    with pytest.raises(ConfigError, match="lease-duration > --renew-deadline"):
+        serve_config(["--kubeconfig", "/k", "--lease-duration", "4", "--renew-deadline", "4"])
+    assert serve_config(["--kubeconfig", "/k", "--policies", "p"]).kube is None  # files given: standalone

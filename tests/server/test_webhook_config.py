@@ -62,7 +62,7 @@ def test_kube_system_is_excluded_unless_the_policy_opts_in() -> None:
         "matchLabels": {"team": "a"},
         "matchExpressions": [
             {"key": "tier", "operator": "Exists"},
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]},
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kube-node-lease"]},
         ],
     }
     opted_in = make_policy("allow()", namespaceSelector=selector)
