@@ -13,11 +13,14 @@ own self-signed one (ca.crt equal to tls.crt) is replaced by a CA-signed pair.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _FILES = (certs.CA_CERT, certs.TLS_CERT, certs.TLS_KEY)
 _ATTEMPTS = 5
+TIMEOUT = 15.0  # seconds per API call: a hung call must not stall the supervisor's checks
 
 
 class CertificateSecret:
@@ -41,7 +45,7 @@ class CertificateSecret:
         for _ in range(_ATTEMPTS):
             secret = self._read()
             data = _decoded(secret)
-            if secret is not None and _externally_managed(data):
+            if secret is not None and _externally_managed(secret, data):
                 return self._serve(data)
             wanted = _renewed(data, self.sans)
             if wanted == data:
@@ -57,7 +61,7 @@ class CertificateSecret:
 
     def _read(self) -> client.V1Secret | None:
         try:
-            return self._api.read_namespaced_secret(self.name, self.namespace)
+            return self._api.read_namespaced_secret(self.name, self.namespace, _request_timeout=TIMEOUT)
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -75,11 +79,12 @@ class CertificateSecret:
                     type="kubernetes.io/tls",
                     data=encoded,
                 )
-                self._api.create_namespaced_secret(self.namespace, body)
+                self._api.create_namespaced_secret(self.namespace, body, _request_timeout=TIMEOUT)
             elif secret.type != "kubernetes.io/tls":  # the type is immutable: replace the object
                 self._api.delete_namespaced_secret(
                     self.name,
                     self.namespace,
+                    _request_timeout=TIMEOUT,
                     body=client.V1DeleteOptions(
                         preconditions=client.V1Preconditions(
                             resource_version=secret.metadata.resource_version if secret.metadata else None
@@ -89,7 +94,7 @@ class CertificateSecret:
                 return False
             else:
                 secret.data = encoded
-                self._api.replace_namespaced_secret(self.name, self.namespace, secret)
+                self._api.replace_namespaced_secret(self.name, self.namespace, secret, _request_timeout=TIMEOUT)
         except ApiException as error:
             if error.status in (404, 409):
                 return False
@@ -115,10 +120,14 @@ def _decoded(secret: client.V1Secret | None) -> dict[str, bytes]:
     return {key: base64.b64decode(value) for key, value in secret.data.items() if key in (*_FILES, certs.CA_KEY)}
 
 
-def _externally_managed(data: Mapping[str, bytes]) -> bool:
-    """A complete pair without our CA key, and not jsPolicy's self-signed leaf (which we replace)."""
+def _externally_managed(secret: client.V1Secret, data: Mapping[str, bytes]) -> bool:
+    """A complete pair without our CA key: cert-manager's (also a self-signed one) or anyone's but jsPolicy's
+    self-signed leaf, which we replace."""
     if certs.CA_KEY in data or not all(name in data for name in _FILES):
         return False
+    annotations = (secret.metadata.annotations if secret.metadata else None) or {}
+    if any(key.startswith("cert-manager.io/") for key in annotations):
+        return True
     return data[certs.CA_CERT] != data[certs.TLS_CERT]
 
 
@@ -130,4 +139,20 @@ def _renewed(data: Mapping[str, bytes], sans: list[str]) -> dict[str, bytes]:
             for name, content in data.items():
                 (directory / name).write_bytes(content)
         certs.ensure(directory, sans)
-        return {name: (directory / name).read_bytes() for name in (*_FILES, certs.CA_KEY)}
+        renewed = {name: (directory / name).read_bytes() for name in (*_FILES, certs.CA_KEY)}
+    previous = _current_ca(data.get(certs.CA_CERT, b""))
+    if previous is not None and previous not in renewed[certs.CA_CERT]:
+        # A new CA: webhooks trust both until every replica serves a leaf of the new one.
+        renewed[certs.CA_CERT] += previous
+    return renewed
+
+
+def _current_ca(bundle: bytes) -> bytes | None:
+    """The first certificate of a ca.crt bundle, as PEM, if it is still valid (older ones are dropped)."""
+    try:
+        first = x509.load_pem_x509_certificates(bundle)[0]
+    except (ValueError, IndexError):
+        return None
+    if first.not_valid_after_utc <= dt.datetime.now(dt.UTC):
+        return None
+    return first.public_bytes(serialization.Encoding.PEM)

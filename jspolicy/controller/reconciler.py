@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
@@ -101,8 +102,9 @@ class PolicyReconciler:
         for remove in removers:
             remove()
         self.queue.close()
+        deadline = time.monotonic() + 10.0  # each finishes its current reconcile (a few API calls)
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def requeue_all(self) -> None:
         self.queue.add(_CORE)

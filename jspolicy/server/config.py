@@ -76,7 +76,7 @@ class ServerConfig:
     workers: int = 1
     max_in_flight: int = 64
     reload_interval: float = 1.0
-    cert_check_interval: float = 3600.0
+    cert_check_interval: float = 60.0
     log_json: bool = False
     log_level: str = "INFO"
     bench_floor: bool = False  # serve POST /floor: an AdmissionReview answered without JavaScript
@@ -92,7 +92,9 @@ _OPTIONS: dict[str, tuple[str, Any, Any]] = {
     "cert_dir": ("JSPOLICY_CERT_DIR", str, DEFAULT_CERT_DIR),
     "workers": ("JSPOLICY_WORKERS", int, None),
     "max_in_flight": ("JSPOLICY_MAX_IN_FLIGHT", int, 64),
-    "cert_check_interval": ("JSPOLICY_CERT_CHECK_INTERVAL", float, 3600.0),
+    # Cheap (a file stat, or in a cluster one GET of the Secret), and how soon a replica serves a certificate
+    # another replica renewed.
+    "cert_check_interval": ("JSPOLICY_CERT_CHECK_INTERVAL", float, 60.0),
     "lease_duration": ("JSPOLICY_LEASE_DURATION", float, 60.0),
     "renew_deadline": ("JSPOLICY_RENEW_DEADLINE", float, 40.0),
     "retry_period": ("JSPOLICY_RETRY_PERIOD", float, 15.0),

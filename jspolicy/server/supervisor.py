@@ -134,7 +134,7 @@ class Supervisor:
             if worker.process.is_alive():
                 worker.process.terminate()
         for worker in self._workers:
-            worker.process.join(timeout=15)
+            worker.process.join(timeout=25)  # the controller may be handing leader work over
             if worker.process.is_alive():
                 worker.process.kill()
         if self._socket is not None:
@@ -210,7 +210,7 @@ class Supervisor:
             await asyncio.sleep(self.config.cert_check_interval)
             try:
                 if self._secret is not None:  # shared by every replica: any of them may renew it
-                    if self._secret.sync():
+                    if await asyncio.to_thread(self._secret.sync):  # API calls: off the health server's loop
                         log.info("serving the renewed certificate from Secret %s", self._secret.name)
                     continue
                 if not certs.needs_renewal(self.cert_dir, self.config.cert_sans, dt.datetime.now(dt.UTC)):
