@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,4 +265,31 @@ def test_npm_dependencies_get_a_clear_condition_and_no_webhook(control_plane: Co
     assert compiled["status"] == "False" and compiled["reason"] == "CompileFailed"
     assert "not supported yet" in compiled["message"]
     assert not owned_configurations(control_plane, name)
+    control_plane.kubectl("delete", "jspolicy", name)
+
+
+def test_requeue_runs_a_controller_policy_again_with_backoff(control_plane: ControlPlane, server: Replica) -> None:
+    ns = namespace(control_plane)
+    name = "requeue.e2e.jspolicy.com"
+    counter = f"{ns}/attempts"
+    script = f"""
+const seen = get("ConfigMap", "v1", "{counter}", {{cache: false}});
+const runs = Number(seen.data.runs) + 1;
+update({{...seen, data: {{runs: String(runs)}}}});
+if (runs < 3) requeue(`run ${{runs}}: not yet`);
+"""
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": name},
+              "spec": {"type": "Controller", "operations": ["CREATE"], "resources": ["configmaps"],
+                       "objectSelector": {"matchLabels": {"requeue": "yes"}}, "javascript": script}}  # fmt: skip
+    control_plane.kubectl("create", "configmap", "attempts", "-n", ns, "--from-literal=runs=0")
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
+    control_plane.kubectl("create", "configmap", "trigger", "-n", ns)
+    control_plane.kubectl("label", "configmap", "trigger", "-n", ns, "requeue=yes")
+
+    def runs() -> int:
+        return int(((get_json(control_plane, "configmap", "attempts", "-n", ns) or {}).get("data") or {})["runs"])
+
+    wait_for(lambda: runs() == 3, what="three runs")
+    time.sleep(2)  # the third run did not requeue: no fourth
+    assert runs() == 3
     control_plane.kubectl("delete", "jspolicy", name)
