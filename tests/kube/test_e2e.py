@@ -293,3 +293,26 @@ if (runs < 3) requeue(`run ${{runs}}: not yet`);
     time.sleep(2)  # the third run did not requeue: no fourth
     assert runs() == 3
     control_plane.kubectl("delete", "jspolicy", name)
+
+
+def test_a_warn_policy_lets_the_request_through_with_a_kubectl_warning(
+    control_plane: ControlPlane, server: Replica
+) -> None:
+    ns = namespace(control_plane)
+    name = "warn.e2e.jspolicy.com"
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": name},
+              "spec": {"operations": ["CREATE"], "resources": ["configmaps"], "violationPolicy": "Warn",
+                       "javascript": 'if (!request.object.data?.owner) deny("configmaps need an owner");'}}  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
+    wait_for(lambda: owned_configurations(control_plane, name), what="webhook")
+
+    def warned() -> str:
+        result = control_plane.kubectl("create", "configmap", f"c-{uuid.uuid4().hex[:6]}", "-n", ns)
+        return result.stderr if "Warning:" in result.stderr else ""
+
+    warning = wait_for(warned, what="warning shown")
+    assert f"Warning: [{name}]: configmaps need an owner" in warning
+    violations = wait_for(lambda: (get_json(control_plane, "jspolicyviolations", name) or {}).get("status"),
+                          what="violation recorded")  # fmt: skip
+    assert violations["violations"][0]["action"] == "Warn"  # recorded before violationPolicy applies
+    control_plane.kubectl("delete", "jspolicy", name)

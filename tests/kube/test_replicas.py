@@ -29,6 +29,8 @@ spec:
   operations: ["*"]
   resources: ["{resources}"]
   failurePolicy: {failure}
+  namespaceSelector:
+    matchExpressions: [{{key: kubernetes.io/metadata.name, operator: {operator}, values: [fp-ignore]}}]
   javascript: |
     if (request.object?.metadata?.labels?.verdict === "deny") deny("denied by {name}");
 """
@@ -61,14 +63,18 @@ def test_failure_policies_while_jspolicy_is_down_and_a_clean_restart_under_its_o
     port = replica.port
     try:
         wait_for(lambda: lease_holder(control_plane) == "fp-a", what="leader")
-        ignore = POLICY.format(name="ignore.failure.jspolicy.com", resources="configmaps", failure="Ignore")
-        # Fail on everything: jspolicy must still restart with this installed (no write of its own is blocked).
-        fail = POLICY.format(name="fail.failure.jspolicy.com", resources="*", failure="Fail")
+        ignore = POLICY.format(name="ignore.failure.jspolicy.com", resources="configmaps", failure="Ignore",
+                               operator="In")  # fmt: skip
+        # Fail on everything else: jspolicy must still restart with this installed (no write of its own is blocked).
+        fail = POLICY.format(name="fail.failure.jspolicy.com", resources="*", failure="Fail", operator="NotIn")
         control_plane.kubectl("apply", "-f", "-", input=ignore)
         control_plane.kubectl("apply", "-f", "-", input=fail)
-        wait_for(lambda: enforced(control_plane, "fp-fail"), what="policies enforced")
+        wait_for(lambda: enforced(control_plane, "fp-fail") and enforced(control_plane, "fp-ignore"),
+                 what="policies enforced")  # fmt: skip
         replica.stop()
         # Down: Ignore lets requests through, Fail blocks them.
+        wait_for(lambda: not enforced(control_plane, "fp-ignore"), what="Ignore lets through")
+        control_plane.kubectl("apply", "-f", "-", input=configmap("fp-ignore"))
         wait_for(lambda: "failed calling webhook" in control_plane.kubectl(
             "apply", "--dry-run=server", "-f", "-", input=configmap("fp-fail"), check=False).stderr,
             what="Fail blocks")  # fmt: skip
