@@ -25,6 +25,7 @@ from jspolicy.resources.labels import from_label_selector
 from jspolicy.resources.policy import JsPolicy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import PolicyProgram
+from jspolicy.server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,13 @@ class _Identity:
 
 
 class ControllerPolicyManager:
-    def __init__(self, informers: InformerFactory, engine: PolicyEngine, record: Record | None) -> None:
+    def __init__(
+        self, informers: InformerFactory, engine: PolicyEngine, record: Record | None, metrics: Metrics | None = None
+    ) -> None:
         self._informers = informers
         self._engine = engine
         self._record = record
+        self._metrics = metrics
         self._running: dict[str, _Runner] = {}
         self._lock = threading.Lock()
 
@@ -64,7 +68,7 @@ class ControllerPolicyManager:
                 return
             if running is not None:
                 running.stop()
-            runner = _Runner(policy, program, identity, self._informers, self._engine, self._record)
+            runner = _Runner(policy, program, identity, self._informers, self._engine, self._record, self._metrics)
             self._running[policy.name] = runner
         try:
             runner.start()
@@ -103,10 +107,12 @@ class _Runner:
         informers: InformerFactory,
         engine: PolicyEngine,
         record: Record | None,
+        metrics: Metrics | None,
     ) -> None:
         self.policy, self.program, self.identity = policy, program, identity
-        self._informers, self._engine, self._record = informers, engine, record
-        self.queue: WorkQueue[Key] = WorkQueue()  # 5 ms doubling up to 1000 s, as client-go's default
+        self._informers, self._engine, self._record, self._metrics = informers, engine, record, metrics
+        # 5 ms doubling up to 1000 s, as client-go's default; named after the policy, as jsPolicy's
+        self.queue: WorkQueue[Key] = WorkQueue(name=policy.name, metrics=metrics.queues if metrics else None)
         self._old: dict[Key, Mapping[str, Any]] = {}  # first old object since the key was last processed
         self._old_lock = threading.Lock()
         self._removers: list[Callable[[], None]] = []
@@ -199,6 +205,9 @@ class _Runner:
             return
         request = controller_request(operation, obj, key=key, old=old)
         outcome = self._engine.evaluate(policy, self.program, request)
+        if self._metrics is not None:
+            code = outcome.raw.code or (500 if outcome.raw.error else 403 if outcome.raw.deny else 200)
+            self._metrics.observe_execution(policy.type, policy.name, code, outcome.duration_seconds, outcome.raw.ran)
         for line in outcome.raw.prints:
             log.info("[%s] %s", policy.name, line)
         for warning in outcome.warnings:

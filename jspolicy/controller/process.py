@@ -28,6 +28,7 @@ from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.server import certs, logs
 from jspolicy.server.config import ServerConfig
+from jspolicy.server.metrics import Metrics
 from jspolicy.server.worker import collect_garbage, exit_with_parent
 
 log = logging.getLogger("jspolicy.controller")
@@ -49,12 +50,16 @@ def run_controller(config: ServerConfig) -> None:
     pool = RuntimePool(RuntimeSettings.from_env())
     ca_file = Path(config.cert_dir) / certs.CA_CERT
     timing = LeaseTiming(kube.lease_duration, kube.renew_deadline, kube.retry_period)
+    metrics = Metrics()  # summed with the workers' by the supervisor's /metrics
 
     def lead(lost: threading.Event) -> None:
         informers = InformerFactory(api)
         writer = ViolationWriter(api)  # controller policies always write JsPolicyViolations (§2.3)
-        controllers = ControllerPolicyManager(informers, PolicyEngine(pool, KubeCluster(api, informers)), writer.record)
-        reconciler = PolicyReconciler(api, informers, kube, ca_file.read_bytes, pool.compile_error, controllers)
+        engine = PolicyEngine(pool, KubeCluster(api, informers))
+        controllers = ControllerPolicyManager(informers, engine, writer.record, metrics)
+        reconciler = PolicyReconciler(
+            api, informers, kube, ca_file.read_bytes, pool.compile_error, controllers, queue_metrics=metrics.queues
+        )
         gc = threading.Thread(target=collect_garbage, args=(informers, lost), name="informer-gc", daemon=True)
         gc.start()
         try:

@@ -30,6 +30,7 @@ from jspolicy.resources.validation import validate_policy
 from jspolicy.resources.webhooks import CORE_WEBHOOK, REGISTRATION, core_webhook_configuration, webhook_configuration
 from jspolicy.runtime.program import PolicyProgram
 from jspolicy.server.config import KubeConfig
+from jspolicy.server.metrics import QueueMetrics
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class PolicyReconciler:
         compile_error: Callable[[PolicyProgram], str | None],
         controllers: ControllerPolicies,
         workers: int = 4,
+        queue_metrics: QueueMetrics | None = None,
     ) -> None:
         self._custom = client.CustomObjectsApi(api_client)
         self._registration = client.AdmissionregistrationV1Api(api_client)
@@ -66,7 +68,7 @@ class PolicyReconciler:
         self._compile_error = compile_error
         self._controllers = controllers
         self._workers = workers
-        self.queue: WorkQueue[str] = WorkQueue(base_delay=0.5, max_delay=300.0)
+        self.queue: WorkQueue[str] = WorkQueue(base_delay=0.5, max_delay=300.0, name="jspolicy", metrics=queue_metrics)
 
     # -- running -------------------------------------------------------------------------------
 

@@ -9,12 +9,22 @@ import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from jspolicy.server.metrics import QueueMetrics
+
 K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, base_delay: float = 0.005, max_delay: float = 1000.0) -> None:
+    def __init__(
+        self,
+        base_delay: float = 0.005,
+        max_delay: float = 1000.0,
+        *,
+        name: str = "",
+        metrics: QueueMetrics | None = None,
+    ) -> None:
         self.base_delay, self.max_delay = base_delay, max_delay
+        self._name, self._metrics = name, metrics
         self._ready: list[K] = []
         self._queued: set[K] = set()
         self._processing: set[K] = set()
@@ -35,6 +45,7 @@ class WorkQueue(Generic[K]):
             self._queued.add(key)
             self._ready.append(key)
             self._condition.notify()
+        self._count_add()
 
     def add_after(self, key: K, delay: float) -> None:
         with self._condition:
@@ -51,6 +62,8 @@ class WorkQueue(Generic[K]):
             self._failures[key] = failures + 1
         delay: float = min(self.max_delay, self.base_delay * 2.0**failures)
         self.add_after(key, delay)
+        if self._metrics is not None:
+            self._metrics.retries.labels(self._name).inc()
         return delay
 
     def forget(self, key: K) -> None:
@@ -73,6 +86,8 @@ class WorkQueue(Generic[K]):
                     key = self._ready.pop(0)
                     self._queued.discard(key)
                     self._processing.add(key)
+                    if self._metrics is not None:
+                        self._metrics.depth.labels(self._name).set(len(self._ready) + len(self._delayed))
                     return key
                 now = time.monotonic()
                 waits = [d for d in (deadline, self._delayed[0][0] if self._delayed else None) if d is not None]
@@ -94,6 +109,15 @@ class WorkQueue(Generic[K]):
         with self._condition:
             self._closed = True
             self._condition.notify_all()
+        if self._metrics is not None:
+            self._metrics.depth.labels(self._name).set(0)
+
+    def _count_add(self) -> None:
+        if self._metrics is not None:
+            self._metrics.adds.labels(self._name).inc()
+            with self._condition:
+                depth = len(self._ready) + len(self._delayed)
+            self._metrics.depth.labels(self._name).set(depth)
 
     def __len__(self) -> int:
         with self._condition:

@@ -53,9 +53,19 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        # client-go's work queue metrics: the reconciler's queue and one per controller policy (named after it).
+        self.queues = QueueMetrics(self.registry)
 
     def observe_execution(self, policy_type: str, name: str, code: int, seconds: float, ran: bool) -> None:
         """jsPolicy counts every execution, and times only those whose script actually ran."""
         self.executions.labels(policy_type, name, str(code or 200)).inc()
         if ran:
             self.execution_seconds.labels(policy_type, name).observe(seconds)
+
+
+class QueueMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depth = Gauge("workqueue_depth", "Keys waiting in the queue", ["name"], registry=registry,
+                           multiprocess_mode="livesum")  # fmt: skip
+        self.adds = Counter("workqueue_adds_total", "Keys added to the queue", ["name"], registry=registry)
+        self.retries = Counter("workqueue_retries_total", "Keys re-added with backoff", ["name"], registry=registry)

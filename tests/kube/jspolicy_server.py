@@ -46,6 +46,10 @@ class Replica:
     health: str
     log: Path
     identity: str
+    metrics: str
+
+    def metrics_text(self) -> str:
+        return httpx.get(f"{self.metrics}/metrics", timeout=5).text
 
     def ready(self) -> bool:
         try:
@@ -73,12 +77,12 @@ def start_replica(plane: ControlPlane, directory: Path, identity: str, *, port: 
     """One replica: its own ports and certificate directory; the Secret and Lease are shared."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    health = free_port()
+    health, metrics = free_port(), free_port()
     log = directory / f"{identity}.log"
     command = [
         sys.executable, "-m", "jspolicy", "serve", "--kubeconfig", str(plane.kubeconfig), "--namespace", NAMESPACE,
         "--webhook-url", f"https://127.0.0.1:{port}", "--host", "127.0.0.1", "--port", str(port),
-        "--metrics-port", str(free_port()), "--health-port", str(health), "--cert-dir", str(directory / "certs"),
+        "--metrics-port", str(metrics), "--health-port", str(health), "--cert-dir", str(directory / "certs"),
         "--workers", "2", "--identity", identity,
     ]  # fmt: skip
     env = {**os.environ, **FAST, "JSPOLICY_POLICIES": ""}
@@ -86,7 +90,7 @@ def start_replica(plane: ControlPlane, directory: Path, identity: str, *, port: 
     # Dies with the test process: an aborted run must not leave a server retrying a vanished API server.
     process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
                                preexec_fn=die_with_parent)  # noqa: PLW1509 (it only calls prctl)  # fmt: skip
-    replica = Replica(process, port, f"http://127.0.0.1:{health}", log, identity)
+    replica = Replica(process, port, f"http://127.0.0.1:{health}", log, identity, f"http://127.0.0.1:{metrics}")
     try:
         wait_for(lambda: replica.ready() or process.poll() is not None, timeout=90, what="replica ready")
     except AssertionError:

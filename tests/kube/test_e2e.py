@@ -194,6 +194,12 @@ def test_a_controller_policy_creates_a_quota_for_a_labelled_namespace_and_reacts
     status = get_json(control_plane, "jspolicy", "namespace-quota.examples.jspolicy.com")
     assert status is not None
     assert {c["type"]: c["status"] for c in status["status"]["conditions"]}["ControllerReady"] == "True"
+    # Controller runs are in the replica's metrics, with jsPolicy's names, and the policy's queue in client-go's.
+    metrics = server.metrics_text()
+    assert (
+        'policy_execution_total{code="200",name="namespace-quota.examples.jspolicy.com",type="Controller"}' in metrics
+    )
+    assert 'workqueue_adds_total{name="namespace-quota.examples.jspolicy.com"}' in metrics
 
 
 def test_a_new_certificate_in_the_secret_reaches_the_workers_and_every_caBundle(  # noqa: N802
