@@ -73,7 +73,9 @@ class Replica:
         return self.log.read_text(errors="replace")
 
 
-def start_replica(plane: ControlPlane, directory: Path, identity: str, *, port: int | None = None) -> Replica:
+def start_replica(
+    plane: ControlPlane, directory: Path, identity: str, *, port: int | None = None, env: dict[str, str] | None = None
+) -> Replica:
     """One replica: its own ports and certificate directory; the Secret and Lease are shared."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -85,10 +87,10 @@ def start_replica(plane: ControlPlane, directory: Path, identity: str, *, port: 
         "--metrics-port", str(metrics), "--health-port", str(health), "--cert-dir", str(directory / "certs"),
         "--workers", "2", "--identity", identity,
     ]  # fmt: skip
-    env = {**os.environ, **FAST, "JSPOLICY_POLICIES": ""}
-    env.pop("KUBECONFIG", None)
+    environment = {**os.environ, **FAST, "JSPOLICY_POLICIES": "", **(env or {})}
+    environment.pop("KUBECONFIG", None)
     # Dies with the test process: an aborted run must not leave a server retrying a vanished API server.
-    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=environment,
                                preexec_fn=die_with_parent)  # noqa: PLW1509 (it only calls prctl)  # fmt: skip
     replica = Replica(process, port, f"http://127.0.0.1:{health}", log, identity, f"http://127.0.0.1:{metrics}")
     try:
