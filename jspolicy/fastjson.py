@@ -23,15 +23,22 @@ def dumps(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-# orjson turns integers beyond 64 bits into floats without a word; such numbers have
-# 20 or more digits, so text containing a run that long is parsed exactly instead.
-_LONG_DIGITS = re.compile(r"\d{20}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{20}")
+# orjson turns integers beyond 64 bits into floats without a word; such numbers have 20
+# or more digits, or 19 when negative (below -2**63), so text containing a run of 19 is
+# parsed exactly instead.
+# The run is found by mapping every digit to "0" and searching for nineteen of them: both
+# steps run in C, ~15x faster than a regular expression on an AdmissionReview (hot path).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_digit_run(data: bytes) -> bool:
+    return data.translate(_DIGITS_TO_ZERO).find(_LONG_RUN) >= 0
 
 
 def loads(text: str | bytes) -> Any:
-    pattern = _LONG_DIGITS_BYTES if isinstance(text, bytes) else _LONG_DIGITS
-    if pattern.search(text) is None:  # type: ignore[arg-type]
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if not _has_long_digit_run(data):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -52,13 +52,36 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
 
 
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One SO_REUSEPORT listener per worker on the same port; the kernel spreads new connections over them.
+
+    A shared listener lets one worker's accept loop take every pending connection in one go
+    (asyncio accepts up to the backlog per wakeup), which left half the workers idle under load.
+    The supervisor owns the sockets: while a worker restarts, its connections wait in its queue.
+    """
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            listener = socket.create_server((host, port), backlog=2048, reuse_port=True)
+            port = listener.getsockname()[1]  # port 0: the others join the one the first was given
+            listener.set_inheritable(True)
+            # Accepted connections inherit this: without it small TLS records wait for delayed ACKs (~40 ms).
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockets.append(listener)
+    except BaseException:
+        for listener in sockets:
+            listener.close()
+        raise
+    return sockets
+
+
 class Supervisor:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.cert_dir = Path(config.cert_dir)
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
-        self._socket: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
         self._stopping = False
         self._secret: CertificateSecret | None = None
         self.metrics_dir = ""
@@ -80,13 +103,10 @@ class Supervisor:
                 certs.ensure(self.cert_dir, self.config.cert_sans)
             if self.config.kube is None and certs.externally_managed(self.cert_dir):
                 log.info("serving the certificate in %s as it is: no ca.key, so it is managed elsewhere", self.cert_dir)
-            self._socket = socket.create_server((self.config.host, self.config.port), backlog=2048, reuse_port=False)
+            self._sockets = listening_sockets(self.config.host, self.config.port, self.config.workers)
         except BaseException:
             self._shutdown()
             raise
-        self._socket.set_inheritable(True)
-        # Accepted connections inherit this: without it small TLS records wait for delayed ACKs (~40 ms).
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.info(
             "webhook listening on https://%s:%d with %d workers",
             self.config.host,
@@ -111,7 +131,10 @@ class Supervisor:
             )
         else:
             process = self._context.Process(
-                target=run_worker, args=(self.config, self._socket, ready), name=f"jspolicy-worker-{index}", daemon=True
+                target=run_worker,
+                args=(self.config, self._sockets[index], ready),
+                name=f"jspolicy-worker-{index}",
+                daemon=True,
             )
         process.start()
         return _Worker(index, process, ready, restarts)
@@ -137,8 +160,8 @@ class Supervisor:
             worker.process.join(timeout=25)  # the controller may be handing leader work over
             if worker.process.is_alive():
                 worker.process.kill()
-        if self._socket is not None:
-            self._socket.close()
+        for listener in self._sockets:
+            listener.close()
         if self.metrics_dir:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
