@@ -1,7 +1,7 @@
 """``jspolicy serve``: the supervising process.
 
-It owns the listening socket, starts ``workers`` webhook processes that share
-it, replaces any worker that dies, renews the serving certificate before it
+It checks the webhook port, starts ``workers`` webhook processes that each listen
+on it (SO_REUSEPORT), replaces any worker that dies, renews the serving certificate before it
 expires (workers reload it in place), and serves health (``/healthz``,
 ``/readyz``) and Prometheus ``/metrics`` (summed over workers) on their own ports.
 """
@@ -9,6 +9,7 @@ expires (workers reload it in place), and serves health (``/healthz``,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -52,36 +53,12 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
 
 
-def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """One SO_REUSEPORT listener per worker on the same port; the kernel spreads new connections over them.
-
-    A shared listener lets one worker's accept loop take every pending connection in one go
-    (asyncio accepts up to the backlog per wakeup), which left half the workers idle under load.
-    The supervisor owns the sockets: while a worker restarts, its connections wait in its queue.
-    """
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            listener = socket.create_server((host, port), backlog=2048, reuse_port=True)
-            port = listener.getsockname()[1]  # port 0: the others join the one the first was given
-            listener.set_inheritable(True)
-            # Accepted connections inherit this: without it small TLS records wait for delayed ACKs (~40 ms).
-            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sockets.append(listener)
-    except BaseException:
-        for listener in sockets:
-            listener.close()
-        raise
-    return sockets
-
-
 class Supervisor:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.cert_dir = Path(config.cert_dir)
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
-        self._sockets: list[socket.socket] = []
         self._stopping = False
         self._secret: CertificateSecret | None = None
         self.metrics_dir = ""
@@ -103,7 +80,9 @@ class Supervisor:
                 certs.ensure(self.cert_dir, self.config.cert_sans)
             if self.config.kube is None and certs.externally_managed(self.cert_dir):
                 log.info("serving the certificate in %s as it is: no ca.key, so it is managed elsewhere", self.cert_dir)
-            self._sockets = listening_sockets(self.config.host, self.config.port, self.config.workers)
+            # The port is checked (and, if 0, chosen) here, so a conflict fails at once and all workers agree.
+            with socket.create_server((self.config.host, self.config.port), reuse_port=True) as probe:
+                self.config = dataclasses.replace(self.config, port=probe.getsockname()[1])
         except BaseException:
             self._shutdown()
             raise
@@ -131,10 +110,7 @@ class Supervisor:
             )
         else:
             process = self._context.Process(
-                target=run_worker,
-                args=(self.config, self._sockets[index], ready),
-                name=f"jspolicy-worker-{index}",
-                daemon=True,
+                target=run_worker, args=(self.config, ready), name=f"jspolicy-worker-{index}", daemon=True
             )
         process.start()
         return _Worker(index, process, ready, restarts)
@@ -160,8 +136,6 @@ class Supervisor:
             worker.process.join(timeout=25)  # the controller may be handing leader work over
             if worker.process.is_alive():
                 worker.process.kill()
-        for listener in self._sockets:
-            listener.close()
         if self.metrics_dir:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
 

@@ -52,7 +52,7 @@ def exit_with_parent() -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
+def run_worker(config: ServerConfig, ready: Event) -> None:
     exit_with_parent()
     logs.configure(config.log_level, config.log_json)
     # Policies may read files (jsPolicy allows any), but never the keys this server serves TLS with.
@@ -81,7 +81,7 @@ def run_worker(config: ServerConfig, sock: socket.socket, ready: Event) -> None:
     watch_certificate(server_config, cert_dir, config.reload_interval, stop)
     threading.Thread(target=_report_ready, args=(server, store, ready, stop), daemon=True).start()
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(server.serve(sockets=[listen(config.host, config.port)]))
     finally:
         stop.set()
         for close in closers:
@@ -93,8 +93,8 @@ def _standalone(config: ServerConfig, pool: RuntimePool, store: PolicyStore, sto
     store.reload()
     store.watch(config.reload_interval, stop)
     if not store.loaded:
-        # A worker that never saw a good version must not answer "unknown policy": it stays
-        # off the shared socket (the other workers keep serving) until the files load.
+        # A worker that never saw a good version must not answer "unknown policy": it does not
+        # listen (the other workers keep serving) until the files load.
         log.error("policies could not be loaded; this worker serves nothing until they do: %s", store.last_error)
         while not store.loaded:
             stop.wait(config.reload_interval)
@@ -135,6 +135,20 @@ def collect_garbage(informers: InformerFactory, stop: threading.Event) -> None:
     """Stop informers nobody used for a while (checked every minute, as jsPolicy)."""
     while not stop.wait(60):
         informers.collect_garbage()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """This worker's own listener on the shared port, opened only once it can answer.
+
+    With SO_REUSEPORT the kernel spreads new connections over the workers' listeners (a
+    single shared listener let whichever worker woke first accept a whole burst, leaving
+    the others idle). A worker that is starting, restarting or has no policies yet has no
+    listener, so no connection waits for it; when it exits, the kernel drops it from the group.
+    """
+    listener = socket.create_server((host, port), backlog=2048, reuse_port=True)
+    # Accepted connections inherit this: without it small TLS records wait for delayed ACKs (~40 ms).
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return listener
 
 
 def watch_certificate(server_config: uvicorn.Config, cert_dir: Path, interval: float, stop: threading.Event) -> None:
