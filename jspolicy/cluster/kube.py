@@ -124,24 +124,26 @@ class KubeCluster:
         return self._write("POST", resource_path(info, namespace), obj, dry_run)
 
     def update(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
-        target = self._target(obj)
-        if isinstance(target, WriteResult):
-            return target
-        info, namespace, name = target
-        if not name:
-            return WriteResult.failed("NotFound", f'{_qualified(info)} "" not found')
-        return self._write("PUT", resource_path(info, namespace, name), obj, dry_run)
+        path = self._object_path(obj)
+        return path if isinstance(path, WriteResult) else self._write("PUT", path, obj, dry_run)
 
     def remove(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
+        path = self._object_path(obj)
+        if isinstance(path, WriteResult):
+            return path
+        result = self._write("DELETE", path, None, dry_run)
+        # jsPolicy answers a delete with the object it was given (MemoryCluster does the same).
+        return WriteResult(True, obj) if result.ok else result
+
+    def _object_path(self, obj: Mapping[str, Any]) -> str | WriteResult:
+        """The path of an existing object (update, remove); a nameless one is NotFound, as in MemoryCluster."""
         target = self._target(obj)
         if isinstance(target, WriteResult):
             return target
         info, namespace, name = target
         if not name:
             return WriteResult.failed("NotFound", f'{_qualified(info)} "" not found')
-        result = self._write("DELETE", resource_path(info, namespace, name), None, dry_run)
-        # jsPolicy answers a delete with the object it was given (MemoryCluster does the same).
-        return WriteResult(True, obj) if result.ok else result
+        return resource_path(info, namespace, name)
 
     def _write(self, method: str, path: str, body: Mapping[str, Any] | None, dry_run: bool) -> WriteResult:
         query = [("dryRun", "All")] if dry_run else []
