@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from jspolicy.controlplane.plane import ControlPlane
 from tests.kube.jspolicy_server import get_json, install_crds, remove_everything, start_replica, wait_for
@@ -36,8 +37,12 @@ def test_denials_are_written_to_the_namespace_policy_report(control_plane: Contr
         control_plane.kubectl("apply", "-f", "-", input=json.dumps(POLICY))
         wait_for(lambda: "deployments need a team" in control_plane.kubectl(
             "create", "-f", "-", input=deployment(ns), check=False).stderr, what="denied")  # fmt: skip
-        report = wait_for(lambda: get_json(control_plane, "policyreports", f"js-policy-report-ns-{ns}", "-n", ns),
-                          what="policy report")  # fmt: skip
+
+        def report_with_results() -> dict[str, Any] | None:
+            found = get_json(control_plane, "policyreports", f"js-policy-report-ns-{ns}", "-n", ns)
+            return found if found and found.get("results") else None  # created first, results written next
+
+        report = wait_for(report_with_results, what="policy report results")
         result = report["results"][0]
         assert (result["policy"], result["result"], result["source"]) == (
             "reports.e2e.jspolicy.com",
