@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.review import Review, ReviewError, error_response, parse_review, render, response_for
@@ -42,6 +42,7 @@ log = logging.getLogger("jspolicy.webhook")
 # AdmissionReview needs.
 MAX_BODY_BYTES = 7 * 1024 * 1024
 JSON = "application/json"
+POLICY_PREFIX = "/policy/"
 
 
 @dataclass
@@ -62,113 +63,152 @@ class _RefusedError(Exception):
         self.message = message
 
 
-def create_app(state: WebhookState) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    slots = threading.BoundedSemaphore(state.max_in_flight)
-    # anyio's default of 40 threads would queue admitted requests behind a second, hidden limit.
-    threads: list[anyio.CapacityLimiter] = []  # made on the event loop, at the first request
+class AdmissionApp:
+    """The webhook's ASGI application.
 
-    def thread_limiter() -> anyio.CapacityLimiter:
-        if not threads:
-            threads.append(anyio.CapacityLimiter(state.max_in_flight))
-        return threads[0]
+    The admission endpoints are answered here, straight from ASGI: FastAPI's request
+    objects, routing and dependency layers cost as much CPU per review as a Pod Security
+    policy itself (see docs/performance.md). Every other path and method goes to the
+    FastAPI application behind it.
+    """
 
-    async def read_body(request: Request) -> bytes:
-        content_type = request.headers.get("content-type", "")
-        if content_type != JSON:
-            raise _RefusedError(400, f"contentType={content_type}, expected {JSON}")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        if not body:
-            raise _RefusedError(400, "request body is empty")
-        return bytes(body)
+    def __init__(self, state: WebhookState) -> None:
+        self.state = state
+        self.fallback = _fallback_app()
+        self._slots = threading.BoundedSemaphore(state.max_in_flight)
+        # anyio's default of 40 threads would queue admitted requests behind a second, hidden limit.
+        self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, at the first request
 
-    async def answer(webhook: str, request: Request, decide: Callable[[Review], bytes]) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith(POLICY_PREFIX) and "/" not in path[len(POLICY_PREFIX) :] and path != POLICY_PREFIX:
+                name = path[len(POLICY_PREFIX) :]
+                await self._answer("/policy/", path, scope, receive, send, lambda review: self._decide(name, review))
+                return
+            if path == "/crds":
+                await self._answer("/crds", path, scope, receive, send, _validate)
+                return
+            if path == "/floor" and self.state.bench_floor:
+                await self._answer("/floor", path, scope, receive, send, _floor)
+                return
+        await self.fallback(scope, receive, send)
+
+    async def _answer(
+        self, webhook: str, path: str, scope: Scope, receive: Receive, send: Send, decide: Callable[[Review], bytes]
+    ) -> None:
         """Shared framing: metrics, body checks, decoding, refusals as coded errors."""
+        metrics = self.state.metrics
         started = time.perf_counter()
-        state.metrics.in_flight.labels(webhook).inc()
+        metrics.in_flight.labels(webhook).inc()
         status = 200
         try:
             try:
-                review = parse_review(await read_body(request))
+                review = parse_review(await _read_body(scope, receive))
             except ReviewError as error:
                 raise _RefusedError(400, str(error)) from None
-            if not slots.acquire(blocking=False):
+            if not self._slots.acquire(blocking=False):
                 raise _RefusedError(429, "too many admission requests in flight; try again")
             try:
-                body = await anyio.to_thread.run_sync(decide, review, limiter=thread_limiter())
+                if self._threads is None:
+                    self._threads = anyio.CapacityLimiter(self.state.max_in_flight)
+                body = await anyio.to_thread.run_sync(decide, review, limiter=self._threads)
             finally:
-                slots.release()
+                self._slots.release()
         except _RefusedError as refused:
-            log.warning("refused %s: %s", request.url.path, refused.message)
+            log.warning("refused %s: %s", path, refused.message)
             body = render(None, error_response(refused.code, refused.message))
             status = refused.code if refused.code in (429, 503) else 200
-        except ClientDisconnect:  # the caller gave up (e.g. its own timeout); nobody reads an answer
-            log.info("client disconnected before %s was answered", request.url.path)
+        except _DisconnectedError:  # the caller gave up (e.g. its own timeout); nobody reads an answer
+            log.info("client disconnected before %s was answered", path)
             status, body = 499, b""
         except Exception:  # a bug must still be answered, never with a bare HTTP 500
-            log.exception("internal error answering %s", request.url.path)
+            log.exception("internal error answering %s", path)
             body = render(None, error_response(500, "internal error in the jspolicy webhook; see its log"))
         finally:
-            state.metrics.in_flight.labels(webhook).dec()
-            state.metrics.latency.labels(webhook).observe(time.perf_counter() - started)
-        state.metrics.requests.labels(webhook, str(status)).inc()
-        return Response(body, status_code=status, media_type=JSON)
+            metrics.in_flight.labels(webhook).dec()
+            metrics.latency.labels(webhook).observe(time.perf_counter() - started)
+        metrics.requests.labels(webhook, str(status)).inc()
+        headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-    @app.post("/policy/{name}")
-    async def policy(name: str, request: Request) -> Response:
-        def decide(review: Review) -> bytes:
-            snapshot = state.store.snapshot
-            js_policy = snapshot.policies.get(name)
-            if js_policy is None:
-                message = f'jspolicies.policy.jspolicy.com "{name}" not found'
-                return render(review.api_version, error_response(400, message, review.uid))
-            outcome: AdmissionOutcome = state.engine.evaluate(js_policy, snapshot.programs[name], review.request)
-            state.metrics.observe_execution(
-                js_policy.type, name, outcome.code, outcome.duration_seconds, outcome.raw.ran
-            )
-            if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
-                raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
-            if outcome.violation is not None and state.record is not None:
-                subject = review.request.get("object") or review.request.get("oldObject") or {}
-                uid = (subject.get("metadata") or {}).get("uid", "") if isinstance(subject, dict) else ""
-                state.record(js_policy, outcome.violation, str(uid))
-            log.debug(
-                "decision policy=%s uid=%s operation=%s allowed=%s code=%d",
-                name,
-                review.uid,
-                review.request.get("operation"),
-                outcome.allowed,
-                outcome.code,
-            )
-            return render(review.api_version, response_for(outcome, review.uid))
+    def _decide(self, name: str, review: Review) -> bytes:
+        state = self.state
+        snapshot = state.store.snapshot
+        js_policy = snapshot.policies.get(name)
+        if js_policy is None:
+            message = f'jspolicies.policy.jspolicy.com "{name}" not found'
+            return render(review.api_version, error_response(400, message, review.uid))
+        outcome: AdmissionOutcome = state.engine.evaluate(js_policy, snapshot.programs[name], review.request)
+        state.metrics.observe_execution(js_policy.type, name, outcome.code, outcome.duration_seconds, outcome.raw.ran)
+        if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
+            raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
+        if outcome.violation is not None and state.record is not None:
+            subject = review.request.get("object") or review.request.get("oldObject") or {}
+            uid = (subject.get("metadata") or {}).get("uid", "") if isinstance(subject, dict) else ""
+            state.record(js_policy, outcome.violation, str(uid))
+        log.debug(
+            "decision policy=%s uid=%s operation=%s allowed=%s code=%d",
+            name,
+            review.uid,
+            review.request.get("operation"),
+            outcome.allowed,
+            outcome.code,
+        )
+        return render(review.api_version, response_for(outcome, review.uid))
 
-        return await answer("/policy/", request, decide)
 
-    @app.post("/crds")
-    async def crds(request: Request) -> Response:
-        def decide(review: Review) -> bytes:
-            return render(review.api_version, validate_review(review.request, review.uid))
+def create_app(state: WebhookState) -> AdmissionApp:
+    return AdmissionApp(state)
 
-        return await answer("/crds", request, decide)
 
-    if state.bench_floor:
+class _DisconnectedError(Exception):
+    """The client went away before its whole body arrived."""
 
-        @app.post("/floor")
-        async def floor(request: Request) -> Response:
-            """The HTTP floor for benchmarks: the same framing and decoding, no JavaScript."""
 
-            def decide(review: Review) -> bytes:
-                return render(review.api_version, {"uid": review.uid, "allowed": True,
-                                                   "status": {"metadata": {}, "code": 200}})  # fmt: skip
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    content_type = _header(scope, b"content-type")
+    if content_type != JSON:
+        raise _RefusedError(400, f"contentType={content_type}, expected {JSON}")
+    declared = _header(scope, b"content-length")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _DisconnectedError
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        if not message.get("more_body", False):
+            break
+    if not body:
+        raise _RefusedError(400, "request body is empty")
+    return bytes(body)
 
-            return await answer("/floor", request, decide)
+
+def _header(scope: Scope, name: bytes) -> str:
+    """The first value of a header, as Starlette reads it (latin-1), or ''."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _validate(review: Review) -> bytes:
+    return render(review.api_version, validate_review(review.request, review.uid))
+
+
+def _floor(review: Review) -> bytes:
+    """The HTTP floor for benchmarks: the same framing and decoding, no JavaScript."""
+    return render(review.api_version, {"uid": review.uid, "allowed": True, "status": {"metadata": {}, "code": 200}})
+
+
+def _fallback_app() -> FastAPI:
+    """Every path that is not an admission endpoint: a coded "wrong request path" answer."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def unknown(path: str) -> Response:

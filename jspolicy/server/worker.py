@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import dataclasses
+import gc
 import logging
 import signal
 import socket
@@ -80,12 +81,26 @@ def run_worker(config: ServerConfig, ready: Event) -> None:
     server = uvicorn.Server(server_config)
     watch_certificate(server_config, cert_dir, config.reload_interval, stop)
     threading.Thread(target=_report_ready, args=(server, store, ready, stop), daemon=True).start()
+    settle_heap()
     try:
         asyncio.run(server.serve(sockets=[listen(config.host, config.port)]))
     finally:
         stop.set()
         for close in closers:
             close()
+
+
+def settle_heap() -> None:
+    """Take everything built at start-up out of the garbage collector's way.
+
+    A worker starts with a large heap (the V8 binding, FastAPI, the Kubernetes client,
+    the policies), and every full collection walked all of it: a pause of 20-30 ms that
+    was most of the webhook's p99. Frozen, it is never scanned again; request garbage is
+    young and cheap to collect, and a larger first threshold collects it less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _standalone(config: ServerConfig, pool: RuntimePool, store: PolicyStore, stop: threading.Event) -> WebhookState:
