@@ -1,7 +1,8 @@
 """The one evaluation path: a policy, an AdmissionRequest, and what to answer.
 
-The webhook, controller policies and the offline CLI all call
-``PolicyEngine.evaluate``. It runs the policy's JavaScript, turns the raw
+The webhook, controller policies and the offline CLI all go through
+``PolicyEngine.steps`` (the webhook awaits it on its event loop, the others
+call ``evaluate``). It runs the policy's JavaScript, turns the raw
 result into an admission response the way jsPolicy's handler does (deny, then
 patch for Mutating policies, then allow; errors are a 500 denial), prefixes
 warnings with ``[<policy>]: ``, notes the violation to record, and applies the
@@ -15,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from jspolicy import fastjson
 from jspolicy.admission.patch import Patch, diff
 from jspolicy.cluster.access import ClusterAccess
@@ -24,6 +27,7 @@ from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.host import HostFunctions
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
+from jspolicy.runtime.steps import Steps, drive, drive_async
 
 FORBIDDEN = "Forbidden"
 
@@ -58,7 +62,29 @@ class PolicyEngine:
         *,
         request_json: str | None = None,
     ) -> AdmissionOutcome:
-        """Evaluate ``policy`` on ``request`` (an AdmissionRequest); never raises for policy faults."""
+        """Evaluate ``policy`` on ``request`` (an AdmissionRequest) on this thread; never raises
+        for policy faults."""
+        return drive(self.steps(policy, program, request, request_json=request_json))
+
+    async def evaluate_async(
+        self,
+        policy: JsPolicy,
+        program: PolicyProgram | ProgramError,
+        request: Mapping[str, Any],
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> AdmissionOutcome:
+        """``evaluate`` from an event loop, without a worker thread unless the pool is busy
+        (``limiter`` bounds the threads that then take over)."""
+        return await drive_async(self.steps(policy, program, request), limiter)
+
+    def steps(
+        self,
+        policy: JsPolicy,
+        program: PolicyProgram | ProgramError,
+        request: Mapping[str, Any],
+        *,
+        request_json: str | None = None,
+    ) -> Steps[AdmissionOutcome]:
         started = time.perf_counter()
         host = HostFunctions(
             cluster=self.cluster, settings=self.pool.settings, policy=policy.name, dry_run=request.get("dryRun") is True
@@ -67,7 +93,7 @@ class PolicyEngine:
             raw = RawResult.failure(ErrorKind.EXCEPTION, str(program))
         else:
             text = request_json if request_json is not None else fastjson.dumps(request)
-            raw = self.pool.evaluate(program, text, host, timeout=float(policy.timeout_seconds))
+            raw = yield from self.pool.run(program, text, host, timeout=float(policy.timeout_seconds))
         raw.prints = host.prints
         outcome = respond(policy, raw, request)
         outcome.duration_seconds = time.perf_counter() - started

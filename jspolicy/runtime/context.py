@@ -7,6 +7,7 @@ watchdog thread is needed; host calls from JS run on the isolate thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -21,6 +22,7 @@ from jspolicy import fastjson
 from jspolicy.runtime.channel import HostChannel
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
 from jspolicy.runtime.settings import RuntimeSettings
+from jspolicy.runtime.steps import AwaitResult, Blocking, Steps, drive
 from jspolicy.runtime.v8 import Isolate, V8Error, V8OutOfMemoryError, V8TerminatedError
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,11 @@ class PolicyContext:
     # -- public ----------------------------------------------------------------------------
 
     def evaluate(self, program: PolicyProgram, request_json: str, host: Host, deadline: float) -> RawResult:
-        """Run ``program`` on one AdmissionRequest (JSON text).
+        """Run ``program`` on one AdmissionRequest (JSON text); see ``run``."""
+        return drive(self.run(program, request_json, host, deadline))
+
+    def run(self, program: PolicyProgram, request_json: str, host: Host, deadline: float) -> Steps[RawResult]:
+        """The steps of one run of ``program`` on an AdmissionRequest (JSON text).
 
         Raises ContextUnusableError when the context was found broken before the
         policy started; the caller retries on a fresh context.
@@ -104,11 +110,11 @@ class PolicyContext:
         self._run = run
         try:
             if program.key not in self._loaded:
-                failure = self._load(program, run)
+                failure = yield from self._load(program, run)
                 if failure is not None:
                     return failure
             self._loaded.move_to_end(program.key)
-            return self._call_run(program, request_json, run)
+            return (yield from self._call_run(program, request_json, run))
         finally:
             self._run = None
             if self._isolate.hard_memory_limit_reached():
@@ -123,7 +129,7 @@ class PolicyContext:
         run = _Run(program.name, _NoHost(), deadline)
         self._run = run
         try:
-            failure = self._load(program, run)
+            failure = drive(self._load(program, run))
         finally:
             self._run = None
         return None if failure is None else failure.error or "the policy does not compile"
@@ -141,9 +147,9 @@ class PolicyContext:
 
     # -- loading and running ---------------------------------------------------------------
 
-    def _load(self, program: PolicyProgram, run: _Run) -> RawResult | None:
+    def _load(self, program: PolicyProgram, run: _Run) -> Steps[RawResult | None]:
         code = f"__jsp.load({self._secret},{json.dumps(program.key)},{json.dumps(program.name)}){TASK_SOURCE_URL}"
-        outcome = self._call(code, program.source, run)
+        outcome = yield from self._call(code, program.source, run)
         if isinstance(outcome, RawResult):
             return outcome
         if "error" in outcome:
@@ -151,13 +157,12 @@ class PolicyContext:
         self._loaded[program.key] = f"__jsp.run({self._secret},{json.dumps(program.key)}){TASK_SOURCE_URL}"
         while len(self._loaded) > LOADED_PROGRAMS:
             evicted, _ = self._loaded.popitem(last=False)
-            self._isolate.eval(
-                f"__jsp.unload({self._secret},{json.dumps(evicted)}){TASK_SOURCE_URL}", timeout=SETUP_TIMEOUT
-            )
+            unload = f"__jsp.unload({self._secret},{json.dumps(evicted)}){TASK_SOURCE_URL}"
+            yield Blocking(functools.partial(self._isolate.eval, unload, timeout=SETUP_TIMEOUT))
         return None
 
-    def _call_run(self, program: PolicyProgram, request_json: str, run: _Run) -> RawResult:
-        outcome = self._call(self._loaded[program.key], request_json, run)
+    def _call_run(self, program: PolicyProgram, request_json: str, run: _Run) -> Steps[RawResult]:
+        outcome = yield from self._call(self._loaded[program.key], request_json, run)
         if isinstance(outcome, RawResult):
             return outcome
         if outcome.get("unknown"):
@@ -166,7 +171,7 @@ class PolicyContext:
             raise ContextUnusableError("program was not loaded")
         return _decode_result(outcome)
 
-    def _call(self, code: str, input_text: str, run: _Run) -> dict[str, Any] | RawResult:
+    def _call(self, code: str, input_text: str, run: _Run) -> Steps[dict[str, Any] | RawResult]:
         """Post one task and wait for it; a RawResult means the run failed."""
         self._token += 1
         token = self._token
@@ -176,7 +181,7 @@ class PolicyContext:
         if run.exit_payload is not None:
             self._isolate.cancel(task)  # exit() came before the task id was known
         try:
-            text = self._wait(task, token, run)
+            text = yield from self._wait(task, token, run)
         except V8TerminatedError:
             return self._terminated(run)
         except V8OutOfMemoryError:
@@ -195,28 +200,28 @@ class PolicyContext:
             raise ContextUnusableError("the previous run left the context unusable")
         return dict(outcome)
 
-    def _wait(self, task: int, token: int, run: _Run) -> str:
+    def _wait(self, task: int, token: int, run: _Run) -> Steps[str]:
         isolate = self._isolate
         remaining = run.deadline - time.monotonic()
         # A healthy context always gets the start grace, even when the request is late.
         try:
-            return str(isolate.result(timeout=min(START_GRACE, max(remaining, START_GRACE))))
+            return str((yield AwaitResult(isolate, min(START_GRACE, max(remaining, START_GRACE)))))
         except queue.Empty:
             pass
         if not self._channel.started(token):
             self._channel.abort(token)
-            time.sleep(0.001)  # let a task that is just starting see the abort (it stores "started" first)
-            if not self._channel.started(token):
+            yield Blocking(lambda: time.sleep(0.001))  # let a task that is just starting see the abort
+            if not self._channel.started(token):  # (it stores "started" first)
                 self.needs_replacement = True
                 self._isolate.close(wedged=True)
                 raise ContextUnusableError("the context is busy with work left by an earlier run")
         try:
-            return str(isolate.result(timeout=max(0.0, run.deadline - time.monotonic())))
+            return str((yield AwaitResult(isolate, max(0.0, run.deadline - time.monotonic()))))
         except queue.Empty:
             run.timed_out = True
             isolate.cancel(task)
         try:
-            return str(isolate.result(timeout=CANCEL_GRACE))
+            return str((yield AwaitResult(isolate, CANCEL_GRACE)))
         except queue.Empty:
             # Termination cannot stop a host call or some C++ builtins: give up on this context.
             self.needs_replacement = True

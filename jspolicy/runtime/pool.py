@@ -7,6 +7,7 @@ and replaced, so one policy can never poison the next evaluation.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -15,6 +16,7 @@ import time
 from jspolicy.runtime.context import ContextUnusableError, Host, PolicyContext
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
 from jspolicy.runtime.settings import RuntimeSettings
+from jspolicy.runtime.steps import Blocking, Steps, drive
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +50,29 @@ class RuntimePool:
                 self._slots.put(slot)
 
     def evaluate(self, program: PolicyProgram, request_json: str, host: Host, timeout: float) -> RawResult:
-        """Run one policy; ``timeout`` bounds the whole call, pool wait included."""
+        """Run one policy on this thread; ``timeout`` bounds the whole call, pool wait included."""
+        return drive(self.run(program, request_json, host, timeout))
+
+    def run(self, program: PolicyProgram, request_json: str, host: Host, timeout: float) -> Steps[RawResult]:
+        """The steps of one evaluation (see runtime/steps.py); a free warm context is taken
+        without waiting, and only a busy pool or a context to build is blocking work."""
         deadline = time.monotonic() + timeout
         if self._closed:
             return RawResult.failure(ErrorKind.UNAVAILABLE, "the JavaScript runtime is shutting down")
         try:
-            slot = self._slots.get(timeout=timeout)
+            slot = self._slots.get_nowait()
         except queue.Empty:
-            return RawResult.failure(
-                ErrorKind.UNAVAILABLE, f"script {program.name} timed out waiting for a free JavaScript context"
-            )
+            try:
+                slot = yield Blocking(functools.partial(self._slots.get, timeout=timeout))
+            except queue.Empty:
+                return RawResult.failure(
+                    ErrorKind.UNAVAILABLE, f"script {program.name} timed out waiting for a free JavaScript context"
+                )
         try:
             for _ in range(RETRIES):
-                context = slot if slot is not None else self._new_context()
+                context = slot if slot is not None else (yield Blocking(self._new_context))
                 try:
-                    return context.evaluate(program, request_json, host, deadline)
+                    return (yield from context.run(program, request_json, host, deadline))
                 except ContextUnusableError as reason:
                     log.warning("replacing a JavaScript context before running %s: %s", program.name, reason)
                 finally:

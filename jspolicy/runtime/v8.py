@@ -14,6 +14,8 @@ guard test that fails loudly if the wheel changes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import importlib.metadata
 import logging
@@ -165,6 +167,7 @@ class Isolate:
         self._dll = library()
         self._host = host
         self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._notify: Callable[[], object] | None = None  # set while an event loop awaits a result
         self._release_results: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._callback = MR_CALLBACK(self._on_callback)
         self._ctx: int = lifecycle().call(lambda: self._dll.mr_init_context(self._callback))
@@ -180,6 +183,10 @@ class Isolate:
             self._thread_state = _ensure_gil()
         if callback_id == RESULT_CALLBACK_ID:
             self._results.put(raw)
+            notify = self._notify
+            if notify is not None:
+                with contextlib.suppress(RuntimeError):  # the waiting loop is closed: nobody waits any more
+                    notify()
             return
         if callback_id == RELEASE_RESULT_CALLBACK_ID:
             self._release_results.put(raw)
@@ -209,6 +216,33 @@ class Isolate:
         """The next task result; raises queue.Empty after ``timeout`` seconds."""
         raw = self._results.get(timeout=timeout)
         return self._convert(raw)
+
+    async def result_async(self, timeout: float | None = None) -> Any:
+        """``result`` for a caller on an event loop: the isolate thread wakes the loop."""
+        try:
+            return self._convert(self._results.get_nowait())
+        except queue.Empty:
+            pass
+        loop = asyncio.get_running_loop()
+        arrived = loop.create_future()
+
+        def wake() -> None:
+            if not arrived.done():
+                arrived.set_result(None)
+
+        self._notify = lambda: loop.call_soon_threadsafe(wake)
+        try:
+            try:  # a result that came before the hook was set
+                return self._convert(self._results.get_nowait())
+            except queue.Empty:
+                pass
+            try:
+                await asyncio.wait_for(arrived, timeout)
+            except TimeoutError:
+                raise queue.Empty from None
+        finally:
+            self._notify = None
+        return self._convert(self._results.get_nowait())
 
     def cancel(self, task_id: int) -> None:
         """Terminate the task if it runs (V8 TerminateExecution). Any thread."""

@@ -2,8 +2,9 @@
 
 The request pipeline of jsPolicy (§4.2): strict content type, AdmissionReview
 v1 or v1beta1 answered in its own version, coded errors for bad requests and
-unknown policies, never a non-200 for a well-formed request. JavaScript runs in
-a worker thread, never on the event loop; at most ``max_in_flight`` requests are
+unknown policies, never a non-200 for a well-formed request. JavaScript runs on
+V8's own threads while the event loop awaits it (blocking work, such as waiting
+for a free context, moves to a worker thread); at most ``max_in_flight`` requests are
 evaluated or queued, the rest are refused at once with HTTP 429: overload is
 the webhook being unavailable, so the API server applies the policy's
 failurePolicy (an in-band denial would ignore it). For the same reason a
@@ -13,10 +14,11 @@ HTTP 503, not an in-band 500.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +86,10 @@ class AdmissionApp:
             path: str = scope["path"]
             if path.startswith(POLICY_PREFIX) and "/" not in path[len(POLICY_PREFIX) :] and path != POLICY_PREFIX:
                 name = path[len(POLICY_PREFIX) :]
-                await self._answer("/policy/", path, scope, receive, send, lambda review: self._decide(name, review))
+                await self._answer("/policy/", path, scope, receive, send, functools.partial(self._decide, name))
                 return
             if path == "/crds":
-                await self._answer("/crds", path, scope, receive, send, _validate)
+                await self._answer("/crds", path, scope, receive, send, self._validate)
                 return
             if path == "/floor" and self.state.bench_floor:
                 await self._answer("/floor", path, scope, receive, send, _floor)
@@ -95,7 +97,13 @@ class AdmissionApp:
         await self.fallback(scope, receive, send)
 
     async def _answer(
-        self, webhook: str, path: str, scope: Scope, receive: Receive, send: Send, decide: Callable[[Review], bytes]
+        self,
+        webhook: str,
+        path: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        decide: Callable[[Review], Awaitable[bytes]],
     ) -> None:
         """Shared framing: metrics, body checks, decoding, refusals as coded errors."""
         metrics = self.state.metrics
@@ -110,9 +118,7 @@ class AdmissionApp:
             if not self._slots.acquire(blocking=False):
                 raise _RefusedError(429, "too many admission requests in flight; try again")
             try:
-                if self._threads is None:
-                    self._threads = anyio.CapacityLimiter(self.state.max_in_flight)
-                body = await anyio.to_thread.run_sync(decide, review, limiter=self._threads)
+                body = await decide(review)
             finally:
                 self._slots.release()
         except _RefusedError as refused:
@@ -133,14 +139,25 @@ class AdmissionApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _decide(self, name: str, review: Review) -> bytes:
+    def _thread_limiter(self) -> anyio.CapacityLimiter:
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(self.state.max_in_flight)
+        return self._threads
+
+    async def _validate(self, review: Review) -> bytes:
+        """/crds: validation is plain Python, and a policy's source can be large: off the loop."""
+        return await anyio.to_thread.run_sync(_validate, review, limiter=self._thread_limiter())
+
+    async def _decide(self, name: str, review: Review) -> bytes:
         state = self.state
         snapshot = state.store.snapshot
         js_policy = snapshot.policies.get(name)
         if js_policy is None:
             message = f'jspolicies.policy.jspolicy.com "{name}" not found'
             return render(review.api_version, error_response(400, message, review.uid))
-        outcome: AdmissionOutcome = state.engine.evaluate(js_policy, snapshot.programs[name], review.request)
+        outcome: AdmissionOutcome = await state.engine.evaluate_async(
+            js_policy, snapshot.programs[name], review.request, self._thread_limiter()
+        )
         state.metrics.observe_execution(js_policy.type, name, outcome.code, outcome.duration_seconds, outcome.raw.ran)
         if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
             raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
@@ -201,7 +218,7 @@ def _validate(review: Review) -> bytes:
     return render(review.api_version, validate_review(review.request, review.uid))
 
 
-def _floor(review: Review) -> bytes:
+async def _floor(review: Review) -> bytes:
     """The HTTP floor for benchmarks: the same framing and decoding, no JavaScript."""
     return render(review.api_version, {"uid": review.uid, "allowed": True, "status": {"metadata": {}, "code": 200}})
 
