@@ -57,29 +57,29 @@ class RuntimePool:
         """The steps of one evaluation (see runtime/steps.py); a free warm context is taken
         without waiting, and only a busy pool or a context to build is blocking work."""
         deadline = time.monotonic() + timeout
-        if self._closed:
-            return RawResult.failure(ErrorKind.UNAVAILABLE, "the JavaScript runtime is shutting down")
-        try:
-            slot = self._slots.get_nowait()
-        except queue.Empty:
+        for _ in range(RETRIES):
+            if self._closed:
+                return RawResult.failure(ErrorKind.UNAVAILABLE, "the JavaScript runtime is shutting down")
             try:
-                slot = yield Blocking(functools.partial(self._slots.get, timeout=timeout))
+                slot = self._slots.get_nowait()
             except queue.Empty:
-                return RawResult.failure(
-                    ErrorKind.UNAVAILABLE, f"script {program.name} timed out waiting for a free JavaScript context"
-                )
-        try:
-            for _ in range(RETRIES):
-                context = slot if slot is not None else (yield Blocking(self._new_context))
+                wait = functools.partial(self._slots.get, timeout=max(0.0, deadline - time.monotonic()))
                 try:
-                    return (yield from context.run(program, request_json, host, deadline))
-                except ContextUnusableError as reason:
-                    log.warning("replacing a JavaScript context before running %s: %s", program.name, reason)
-                finally:
-                    slot = self._keep(context)
-            return RawResult.failure(ErrorKind.UNAVAILABLE, f"script {program.name} could not get a usable context")
-        finally:
-            self._slots.put(slot)
+                    slot = yield Blocking(wait)
+                except queue.Empty:
+                    return RawResult.failure(
+                        ErrorKind.UNAVAILABLE, f"script {program.name} timed out waiting for a free JavaScript context"
+                    )
+            context = slot
+            try:
+                if context is None:
+                    context = yield Blocking(self._new_context)
+                return (yield from context.run(program, request_json, host, deadline))
+            except ContextUnusableError as reason:
+                log.warning("replacing a JavaScript context before running %s: %s", program.name, reason)
+            finally:
+                self._release(context)
+        return RawResult.failure(ErrorKind.UNAVAILABLE, f"script {program.name} could not get a usable context")
 
     def compile_error(self, program: PolicyProgram, timeout: float = 10.0) -> str | None:
         """The error compiling ``program`` in V8 (a syntax error), or None; checks a new version
@@ -88,19 +88,17 @@ class RuntimePool:
         if self._closed:
             return None
         try:
-            slot = self._slots.get(timeout=timeout)
+            context = self._slots.get(timeout=timeout)
         except queue.Empty:
             return None  # busy: the first request compiles it instead
         try:
-            context = slot if slot is not None else self._new_context()
-            try:
-                return context.compile(program, deadline)
-            except ContextUnusableError:
-                return None
-            finally:
-                slot = self._keep(context)
+            if context is None:
+                context = self._new_context()
+            return context.compile(program, deadline)
+        except ContextUnusableError:
+            return None
         finally:
-            self._slots.put(slot)
+            self._release(context)
 
     def close(self) -> None:
         """Close idle contexts now; contexts still evaluating are closed as they come back."""
@@ -112,20 +110,36 @@ class RuntimePool:
             except queue.Empty:
                 return
             if slot is not None:
-                self._keep(slot)
+                self._discard(slot)
 
-    def _keep(self, context: PolicyContext) -> PolicyContext | None:
-        """The context for the slot after a run: itself, or None when it must be replaced."""
-        if not (context.needs_replacement or context.closed or self._closed):
-            return context
+    def _release(self, context: PolicyContext | None) -> None:
+        """Give a slot back after a run. A context that must be replaced is closed, and its
+        successor built, in the background: neither belongs on a review's path (nor on the
+        webhook's event loop, which drives evaluations)."""
+        if context is None or not (context.needs_replacement or context.closed or self._closed):
+            self._slots.put(context)
+            return
         self.replaced += 1
+        threading.Thread(target=self._replace, args=(context,), name="context-replacer", daemon=True).start()
+
+    def _replace(self, old: PolicyContext) -> None:
+        self._discard(old)
+        fresh = None
+        if not self._closed:
+            try:
+                fresh = self._new_context()
+            except Exception:  # the next evaluation builds one instead
+                if not self._closed:
+                    log.exception("building a replacement JavaScript context failed")
+        self._slots.put(fresh)
+
+    def _discard(self, context: PolicyContext) -> None:
         with self._lock:
             self._contexts.discard(context)
         try:
             context.close()
         except Exception:  # never let a broken context take the pool slot with it
             log.exception("closing a replaced JavaScript context failed")
-        return None
 
     def _new_context(self) -> PolicyContext:
         context = PolicyContext(self.settings)

@@ -45,3 +45,16 @@ def test_a_context_built_on_an_anyio_worker_closes_cleanly() -> None:
 
     assert asyncio.run(main()) == "made on another thread"
     pool.close()
+
+
+def test_recycled_contexts_are_replaced_in_the_background_and_keep_answering() -> None:
+    """JSPOLICY_RECYCLE_AFTER: a worn context is closed and its successor built off the evaluation's
+    path; the pool never holds more contexts than its size."""
+    pool = RuntimePool(RuntimeSettings(pool_size=1, recycle_after=2))
+    try:
+        answers = [evaluate_on(pool) for _ in range(5)]
+        assert answers == ["made on another thread"] * 5
+        assert pool.replaced == 2  # after the 2nd and the 4th evaluation
+        assert len(pool._contexts) <= 1
+    finally:
+        pool.close()
