@@ -52,7 +52,11 @@ _ensure_gil.restype = ctypes.c_int
 _release_gil = ctypes.pythonapi.PyGILState_Release
 _release_gil.argtypes = [ctypes.c_int]
 
-V8_FLAGS = ("--single-threaded",)
+# mini-racer's default, plus a ceiling on the optimising tiers. Single-threaded, V8 compiles
+# optimised code on the isolate thread, in the middle of a review: TurboFan's compiles were the
+# webhook's p99 at concurrency 16 (30-50 ms in one run of two; 6-10 ms with Maglev as the top
+# tier). Policy-sized code runs no slower on Maglev (docs/performance.md).
+V8_FLAGS = ("--single-threaded", "--max-opt=2")
 
 
 class V8Error(Exception):
