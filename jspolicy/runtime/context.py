@@ -213,7 +213,7 @@ class PolicyContext:
             yield Blocking(lambda: time.sleep(0.001))  # let a task that is just starting see the abort
             if not self._channel.started(token):  # (it stores "started" first)
                 self.needs_replacement = True
-                self._isolate.close(wedged=True)
+                yield Blocking(functools.partial(self._isolate.close, wedged=True))  # frees the isolate: not on a loop
                 raise ContextUnusableError("the context is busy with work left by an earlier run")
         try:
             return str((yield AwaitResult(isolate, max(0.0, run.deadline - time.monotonic()))))

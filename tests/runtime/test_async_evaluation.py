@@ -120,3 +120,25 @@ def test_a_cancelled_review_finishes_before_its_context_is_reused(engine: Policy
     after = asyncio.run(scenario())
     assert (after.allowed, after.code, after.message) == (False, 403, "quick")
     assert engine.pool.replaced == 0  # the context was neither wedged nor replaced
+
+
+def test_a_context_left_busy_is_replaced_without_stalling_the_loop(engine: PolicyEngine) -> None:
+    """An endless promise chain keeps the isolate thread busy after its run; the next review notices,
+    frees that isolate off the loop, and answers on a fresh context."""
+    wedge = make_policy("(function f() { Promise.resolve().then(f) })();", name="wedge.policies.jspolicy.com")
+    after = make_policy("deny('fresh context')", name="after.policies.jspolicy.com")
+    request = _request(engine)
+
+    async def scenario() -> tuple[AdmissionOutcome, int]:
+        await engine.evaluate_async(wedge, resolve_program(wedge, None), request)
+        ticks = 0
+        evaluation = asyncio.create_task(engine.evaluate_async(after, resolve_program(after, None), request))
+        while not evaluation.done():
+            ticks += 1
+            await asyncio.sleep(0.01)
+        return evaluation.result(), ticks
+
+    outcome, ticks = asyncio.run(scenario())
+    assert (outcome.allowed, outcome.message) == (False, "fresh context")
+    assert engine.pool.replaced >= 1
+    assert ticks >= 10  # the 250 ms start grace passed on a loop that kept running
