@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -41,6 +42,16 @@ def engine() -> Any:
     pool.close()
 
 
+async def _ticking(evaluation: Coroutine[Any, Any, AdmissionOutcome]) -> tuple[AdmissionOutcome, int]:
+    """The outcome, and how often a 10 ms ticker ran on the same loop meanwhile."""
+    task = asyncio.create_task(evaluation)
+    ticks = 0
+    while not task.done():
+        ticks += 1
+        await asyncio.sleep(0.01)
+    return task.result(), ticks
+
+
 def _request(engine: PolicyEngine) -> dict[str, Any]:
     return build_request(engine.cluster.kinds, "CREATE", POD)  # type: ignore[attr-defined]
 
@@ -60,15 +71,7 @@ def test_a_slow_policy_leaves_the_loop_free(engine: PolicyEngine) -> None:
     program = resolve_program(policy, None)
     request = _request(engine)
 
-    async def scenario() -> tuple[AdmissionOutcome, int]:
-        ticks = 0
-        evaluation = asyncio.create_task(engine.evaluate_async(policy, program, request))
-        while not evaluation.done():
-            ticks += 1
-            await asyncio.sleep(0.01)
-        return evaluation.result(), ticks
-
-    outcome, ticks = asyncio.run(scenario())
+    outcome, ticks = asyncio.run(_ticking(engine.evaluate_async(policy, program, request)))
     assert (outcome.allowed, outcome.message) == (False, "late")
     assert ticks >= 10  # a blocked loop would have ticked once or twice in those 400 ms
 
@@ -131,12 +134,7 @@ def test_a_context_left_busy_is_replaced_without_stalling_the_loop(engine: Polic
 
     async def scenario() -> tuple[AdmissionOutcome, int]:
         await engine.evaluate_async(wedge, resolve_program(wedge, None), request)
-        ticks = 0
-        evaluation = asyncio.create_task(engine.evaluate_async(after, resolve_program(after, None), request))
-        while not evaluation.done():
-            ticks += 1
-            await asyncio.sleep(0.01)
-        return evaluation.result(), ticks
+        return await _ticking(engine.evaluate_async(after, resolve_program(after, None), request))
 
     outcome, ticks = asyncio.run(scenario())
     assert (outcome.allowed, outcome.message) == (False, "fresh context")
