@@ -17,7 +17,7 @@ from typing import Any
 
 from jspolicy.admission.request import OPERATIONS, RequestError, UserInfo
 from jspolicy.cli.session import CliError, Evaluation, OfflineSession
-from jspolicy.resources.manifests import ManifestError, load_manifests, parse_yaml_documents
+from jspolicy.resources.manifests import TEST_SUITE_SUFFIXES, ManifestError, load_manifests, parse_yaml_documents
 
 SUITE_KEYS = {"policies", "cluster", "cases"}
 CASE_KEYS = {
@@ -78,9 +78,7 @@ def discover(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            suites.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".test.yaml", ".test.yml")))
-            )
+            suites.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(TEST_SUITE_SUFFIXES)))
         elif path.is_file():
             suites.append(path)
         else:

@@ -15,6 +15,9 @@ from typing import Any
 import yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
+# `jspolicy test` suites: found in directories by this name, and never read as manifests from one,
+# so a policy and its tests can sit side by side (as in policies/).
+TEST_SUITE_SUFFIXES = (".test.yaml", ".test.yml")
 
 
 class ManifestError(ValueError):
@@ -60,7 +63,8 @@ class Manifest:
 
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:
-    """Files as given; directories walked recursively for YAML and JSON files, sorted."""
+    """Files as given; directories walked recursively for YAML and JSON files, sorted, leaving out
+    test suites (``*.test.yaml``)."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -72,6 +76,7 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
                     for p in path.rglob("*")
                     if p.is_file()
                     and p.suffix in SUFFIXES
+                    and not p.name.endswith(TEST_SUITE_SUFFIXES)
                     and not any(part.startswith("..") for part in p.relative_to(path).parts)
                 )
             )

@@ -316,3 +316,14 @@ def test_configmap_mount_copies_in_dot_dot_directories_are_skipped(tmp_path: Pat
     (tmp_path / "policy.yaml").symlink_to(Path("..data") / "policy.yaml")
     assert expand_paths([str(tmp_path)]) == [tmp_path / "policy.yaml"]
     assert [m.name for m in load_manifests([str(tmp_path)])] == ["once"]
+
+
+def test_test_suites_next_to_policies_are_not_read_from_a_directory(tmp_path: Path) -> None:
+    """A policy and its `jspolicy test` suite side by side (as in policies/): the directory yields the
+    policy; the suite is still read when named on its own, and then is an error."""
+    write(tmp_path / "policy.yaml", CONFIG_MAP.format(name="policy"))
+    write(tmp_path / "policy.test.yaml", "cases: []\n")
+    write(tmp_path / "nested" / "more.test.yml", "cases: []\n")
+    assert expand_paths([str(tmp_path)]) == [tmp_path / "policy.yaml"]
+    with pytest.raises(ManifestError, match="no apiVersion"):
+        load_manifests([str(tmp_path / "policy.test.yaml")])

@@ -16,6 +16,7 @@ from jspolicy.server import certs
 from tests.conftest import make_policy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LIBRARY = Path(__file__).resolve().parents[2] / "policies"
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
@@ -109,6 +110,14 @@ def test_cli_prints_one_configuration_per_admission_policy(tmp_path: Path, capsy
     ca = (cert_dir / "ca.crt").read_bytes()
     assert all(base64.b64decode(d["webhooks"][0]["clientConfig"]["caBundle"]) == ca for d in documents)
     assert main(["webhook-config", "--url", "http://insecure", "--policies", str(EXAMPLES / "policies")]) == 2
+
+
+def test_the_guardrail_library_directory_is_served_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """policies/ keeps each policy's test suite beside it; the directory still loads."""
+    args = ["webhook-config", "--url", "https://h:8443", "--cert-dir", str(tmp_path), "--policies", str(LIBRARY)]
+    assert main(args) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["metadata"]["name"] for d in documents] == ["pod-security-baseline.library.jspolicy.com"]
 
 
 def test_cli_keeps_the_names_the_certificate_already_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
