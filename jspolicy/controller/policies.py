@@ -25,7 +25,7 @@ from jspolicy.resources.labels import from_label_selector
 from jspolicy.resources.policy import JsPolicy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import PolicyProgram
-from jspolicy.server.metrics import Metrics
+from jspolicy.server.metrics import REQUEUE, SUCCESS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -176,19 +176,14 @@ class _Runner:
         return True
 
     def _work(self) -> None:
-        while True:
-            key = self.queue.get()
-            if key is None:
-                return
-            try:
-                self._process(key)
-            except Exception:  # like jsPolicy: logged and dropped, the next event tries again
-                log.exception("controller policy %s failed on %s", self.policy.name, "/".join(key))
-                self.queue.forget(key)
-            finally:
-                self.queue.done(key)
+        self.queue.serve(self._process, self._dropped)
 
-    def _process(self, key: Key) -> None:
+    def _dropped(self, key: Key, error: Exception) -> None:
+        # Like jsPolicy: logged and dropped, the next event tries again.
+        log.error("controller policy %s failed on %s", self.policy.name, "/".join(key), exc_info=error)
+        self.queue.forget(key)
+
+    def _process(self, key: Key) -> str:
         policy = self.policy
         api_version, kind, namespace, name = key
         obj = self._informers.informer(api_version, kind).get(namespace, name)
@@ -202,7 +197,7 @@ class _Runner:
             operation = "CREATE"
         if operation not in policy.operations and "*" not in policy.operations:
             self.queue.forget(key)
-            return
+            return SUCCESS
         request = controller_request(operation, obj, key=key, old=old)
         outcome = self._engine.evaluate(policy, self.program, request)
         if self._metrics is not None:
@@ -225,8 +220,9 @@ class _Runner:
         if outcome.raw.reschedule:
             delay = self.queue.add_rate_limited(key)
             log.debug("controller policy %s requeued %s in %.3fs", policy.name, "/".join(key), delay)
-        else:
-            self.queue.forget(key)
+            return REQUEUE
+        self.queue.forget(key)
+        return SUCCESS
 
 
 def _ignore(_event: str, _obj: Mapping[str, Any] | None, _old: Mapping[str, Any] | None) -> None:

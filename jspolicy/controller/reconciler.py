@@ -30,7 +30,7 @@ from jspolicy.resources.validation import validate_policy
 from jspolicy.resources.webhooks import CORE_WEBHOOK, REGISTRATION, core_webhook_configuration, webhook_configuration
 from jspolicy.runtime.program import PolicyProgram
 from jspolicy.server.config import KubeConfig
-from jspolicy.server.metrics import QueueMetrics
+from jspolicy.server.metrics import SUCCESS, QueueMetrics
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +130,19 @@ class PolicyReconciler:
             self.queue.add(owner)
 
     def _work(self) -> None:
-        while True:
-            key = self.queue.get()
-            if key is None:
-                return
-            try:
-                if key == _CORE:
-                    self.sync_core_webhook()
-                else:
-                    self.reconcile(key)
-                self.queue.forget(key)
-            except Exception as error:
-                delay = self.queue.add_rate_limited(key)
-                log.warning("reconciling %s failed (retry in %.1fs): %s", key.strip("\x00"), delay, error)
-            finally:
-                self.queue.done(key)
+        self.queue.serve(self._handle, self._retry)
+
+    def _handle(self, key: str) -> str:
+        if key == _CORE:
+            self.sync_core_webhook()
+        else:
+            self.reconcile(key)
+        self.queue.forget(key)
+        return SUCCESS
+
+    def _retry(self, key: str, error: Exception) -> None:
+        delay = self.queue.add_rate_limited(key)
+        log.warning("reconciling %s failed (retry in %.1fs): %s", key.strip("\x00"), delay, error)
 
     # -- one policy ----------------------------------------------------------------------------
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from jspolicy.server.metrics import QueueMetrics
+from jspolicy.server.metrics import ERROR, QueueMetrics
 
 K = TypeVar("K", bound=Hashable)
 
@@ -104,6 +104,25 @@ class WorkQueue(Generic[K]):
                     self._queued.add(key)
                     self._ready.append(key)
                     self._condition.notify()
+
+    def serve(self, handle: Callable[[K], str], on_error: Callable[[K, Exception], None]) -> None:
+        """A controller's worker loop, as controller-runtime's: take each key until the queue
+        closes, ``handle`` it (it returns the result, SUCCESS or REQUEUE, and forgets or re-adds
+        the key itself), give failures to ``on_error``, and count every reconcile."""
+        while True:
+            key = self.get()
+            if key is None:
+                return
+            started = time.monotonic()
+            try:
+                result = handle(key)
+            except Exception as error:
+                result = ERROR
+                on_error(key, error)
+            finally:
+                self.done(key)
+            if self._metrics is not None:
+                self._metrics.observe_reconcile(self._name, result, time.monotonic() - started)
 
     def close(self) -> None:
         with self._condition:

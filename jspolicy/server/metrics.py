@@ -64,8 +64,26 @@ class Metrics:
 
 
 class QueueMetrics:
+    """client-go's work queue metrics, and controller-runtime's reconcile metrics for the
+    controller that works the queue (``controller`` is the queue's name)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.depth = Gauge("workqueue_depth", "Keys waiting in the queue", ["name"], registry=registry,
                            multiprocess_mode="livesum")  # fmt: skip
         self.adds = Counter("workqueue_adds_total", "Keys added to the queue", ["name"], registry=registry)
         self.retries = Counter("workqueue_retries_total", "Keys re-added with backoff", ["name"], registry=registry)
+        self.reconciles = Counter("controller_runtime_reconcile_total", "Reconciles by result",
+                                  ["controller", "result"], registry=registry)  # fmt: skip
+        self.reconcile_errors = Counter("controller_runtime_reconcile_errors_total", "Reconciles that failed",
+                                        ["controller"], registry=registry)  # fmt: skip
+        self.reconcile_seconds = Histogram("controller_runtime_reconcile_time_seconds", "Time per reconcile",
+                                           ["controller"], buckets=EXECUTION_BUCKETS, registry=registry)  # fmt: skip
+
+    def observe_reconcile(self, controller: str, result: str, seconds: float) -> None:
+        self.reconciles.labels(controller, result).inc()
+        if result == ERROR:
+            self.reconcile_errors.labels(controller).inc()
+        self.reconcile_seconds.labels(controller).observe(seconds)
+
+
+SUCCESS, REQUEUE, ERROR = "success", "requeue", "error"

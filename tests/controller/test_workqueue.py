@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+from prometheus_client import CollectorRegistry
+
 from jspolicy.controller.workqueue import WorkQueue
+from jspolicy.server.metrics import REQUEUE, SUCCESS, QueueMetrics
 
 
 def test_a_key_added_twice_is_processed_once() -> None:
@@ -60,3 +63,34 @@ def test_a_closed_queue_hands_out_nothing_more() -> None:
     assert queue.get(0) == "a"
     queue.close()
     assert queue.get(0) is None  # b and c are not run after leadership is lost
+
+
+def test_serve_works_every_key_and_counts_reconciles_as_controller_runtime_does() -> None:
+    registry = CollectorRegistry()
+    queue: WorkQueue[str] = WorkQueue(name="demo", metrics=QueueMetrics(registry))
+    failed: list[tuple[str, str]] = []
+
+    def handle(key: str) -> str:
+        if key == "broken":
+            raise RuntimeError("no")
+        queue.forget(key)
+        return REQUEUE if key == "again" else SUCCESS
+
+    def count(metric: str, **labels: str) -> float:
+        return registry.get_sample_value(metric, {"controller": "demo", **labels}) or 0.0
+
+    worker = threading.Thread(target=queue.serve, args=(handle, lambda key, error: failed.append((key, str(error)))))
+    worker.start()
+    for key in ("ok", "again", "broken"):
+        queue.add(key)
+    deadline = time.monotonic() + 5
+    while count("controller_runtime_reconcile_time_seconds_count") < 3:
+        assert time.monotonic() < deadline, "not every key was worked"
+        time.sleep(0.01)
+    queue.close()
+    worker.join(5)
+    assert not worker.is_alive()  # closing the queue ends the loop
+    assert failed == [("broken", "no")]
+    for result in ("success", "requeue", "error"):
+        assert count("controller_runtime_reconcile_total", result=result) == 1
+    assert count("controller_runtime_reconcile_errors_total") == 1

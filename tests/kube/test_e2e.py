@@ -200,6 +200,11 @@ def test_a_controller_policy_creates_a_quota_for_a_labelled_namespace_and_reacts
         'policy_execution_total{code="200",name="namespace-quota.examples.jspolicy.com",type="Controller"}' in metrics
     )
     assert 'workqueue_adds_total{name="namespace-quota.examples.jspolicy.com"}' in metrics
+    # controller-runtime's reconcile metrics, for the policy's controller and for jspolicy's own reconciler.
+    for controller in ("namespace-quota.examples.jspolicy.com", "jspolicy"):
+        success = f'controller_runtime_reconcile_total{{controller="{controller}",result="success"}} '
+        assert float(metrics.split(success, 1)[1].split()[0]) >= 1, controller
+        assert f'controller_runtime_reconcile_time_seconds_count{{controller="{controller}"}}' in metrics
 
 
 def test_a_new_certificate_in_the_secret_reaches_the_workers_and_every_caBundle(  # noqa: N802
@@ -298,6 +303,8 @@ if (runs < 3) requeue(`run ${{runs}}: not yet`);
     wait_for(lambda: runs() == 3, what="three runs")
     time.sleep(2)  # the third run did not requeue: no fourth
     assert runs() == 3
+    requeued = f'controller_runtime_reconcile_total{{controller="{name}",result="requeue"}} 2.0'
+    assert requeued in server.metrics_text()
     control_plane.kubectl("delete", "jspolicy", name)
 
 
