@@ -16,16 +16,9 @@ from jspolicy.cluster.access import ClusterError
 from jspolicy.cluster.informer import ADDED, DELETED, MODIFIED, Informer, InformerFactory
 from jspolicy.cluster.rest import RestClient
 from jspolicy.controlplane.plane import ControlPlane
-from tests.kube.livecluster import client, config_map, install_crds, new_namespace, wait_for
+from tests.kube.livecluster import config_map, new_namespace, wait_for
 
 Event = tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any] | None]  # (event, name, obj, old)
-
-
-@pytest.fixture(scope="module")
-def api(control_plane: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    install_crds(control_plane)
-    with client(control_plane) as api_client:
-        yield api_client
 
 
 @pytest.fixture

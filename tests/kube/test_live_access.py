@@ -17,20 +17,12 @@ from jspolicy.cluster.access import ClusterError, WriteResult
 from jspolicy.cluster.informer import ADDED, InformerFactory
 from jspolicy.cluster.kube import KubeCluster
 from jspolicy.cluster.memory import MemoryCluster
-from jspolicy.controlplane.plane import ControlPlane
 from jspolicy.resources.kinds import KindRegistry
 from jspolicy.resources.labels import parse_selector
 from jspolicy.resources.policyset import resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from tests.conftest import make_policy, pod
-from tests.kube.livecluster import client, config_map, install_crds, new_namespace, wait_for
-
-
-@pytest.fixture(scope="module")
-def api(control_plane: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    install_crds(control_plane)
-    with client(control_plane) as api_client:
-        yield api_client
+from tests.kube.livecluster import config_map, new_namespace, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -15,21 +15,13 @@ import pytest
 from jspolicy.admission.request import build_request
 from jspolicy.cluster.rest import ApiError, RestClient, resource_path
 from jspolicy.cluster.violations import VIOLATIONS, ViolationWriter
-from jspolicy.controlplane.plane import ControlPlane
 from jspolicy.resources.kinds import KindRegistry
 from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.resources.violations import PolicyViolation
 from tests.conftest import pod
-from tests.kube.livecluster import client, install_crds, new_namespace
+from tests.kube.livecluster import new_namespace
 
 KINDS = KindRegistry.builtin()
-
-
-@pytest.fixture(scope="module")
-def api(control_plane: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    install_crds(control_plane)
-    with client(control_plane) as api_client:
-        yield api_client
 
 
 @pytest.fixture
