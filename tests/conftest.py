@@ -12,8 +12,8 @@ from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.request import UserInfo, build_request
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.policy import API_VERSION, JsPolicy
-from jspolicy.resources.policyset import resolve_program
 from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.program import PolicyProgram
 from jspolicy.runtime.settings import RuntimeSettings
 
 pytest_plugins = ["tests.controlplane"]
@@ -67,7 +67,9 @@ def evaluator(pool: RuntimePool) -> Evaluate:
         memory = MemoryCluster(cluster)
         subject = POD if obj is None and old is None else obj
         request = build_request(memory.kinds, operation, subject, old, user=user, dry_run=dry_run)
-        return PolicyEngine(pool, memory).evaluate(js_policy, resolve_program(js_policy, None), request)
+        # The runtime as it is: code reaches it unchecked (a syntax error is refused earlier, in bundler/origin.py).
+        program = PolicyProgram.of(js_policy.name, js_policy.javascript)
+        return PolicyEngine(pool, memory).evaluate(js_policy, program, request)
 
     return run
 

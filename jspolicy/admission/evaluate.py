@@ -22,11 +22,10 @@ from jspolicy import fastjson
 from jspolicy.admission.patch import Patch, diff
 from jspolicy.cluster.access import ClusterAccess
 from jspolicy.resources.policy import AUDIT_SKIP, DRY, MUTATING, WARN, JsPolicy
-from jspolicy.resources.policyset import ProgramError
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.host import HostFunctions
 from jspolicy.runtime.pool import RuntimePool
-from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
+from jspolicy.runtime.program import ErrorKind, PolicyProgram, ProgramError, RawResult
 from jspolicy.runtime.steps import Steps, drive, drive_async
 
 FORBIDDEN = "Forbidden"

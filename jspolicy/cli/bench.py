@@ -21,12 +21,12 @@ from typing import Any
 
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.cli import apiserver_bench, webhook_bench
 from jspolicy.cli.workloads import bench_pod
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import parse_yaml_documents
 from jspolicy.resources.policy import API_VERSION, JsPolicy
-from jspolicy.resources.policyset import resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.runtime.v8 import installed_mini_racer_version, v8_version
@@ -133,7 +133,7 @@ def scenarios() -> list[tuple[str, JsPolicy]]:
 def measure(
     engine: PolicyEngine, name: str, policy: JsPolicy, request: Mapping[str, Any], iterations: int, warmup: int
 ) -> Figures:
-    program = resolve_program(policy, None)
+    program = resolve_program(CodeSource(policy), None)
     for _ in range(warmup):
         outcome = engine.evaluate(policy, program, request)
     if not outcome.allowed:

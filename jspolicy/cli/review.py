@@ -9,7 +9,6 @@ from typing import Any
 
 from jspolicy.admission.review import ReviewError, parse_review, render, response_for
 from jspolicy.cli.session import CliError, OfflineSession
-from jspolicy.resources.policyset import ProgramError
 
 
 def add_parser(commands: Any) -> None:
@@ -49,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if name not in session.policies.policies:
             raise CliError(f"no JsPolicy named {name!r} (found: {', '.join(names)})")
         policy = session.policies.policies[name]
-        program: Any
-        try:
-            program = session.policies.program(name)
-        except ProgramError as error:
-            program = error
+        program = session.programs[name]
         outcome = session.engine.evaluate(policy, program, review.request)
     sys.stdout.buffer.write(render(review.api_version, response_for(outcome, review.uid)))
     sys.stdout.flush()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from jspolicy.cli.session import load_programs
+from jspolicy.resources.manifests import load_manifests
+from jspolicy.resources.policyset import PolicySet
 from jspolicy.server import config
 from jspolicy.server.supervisor import Supervisor
 
@@ -21,4 +24,10 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return Supervisor(config.from_arguments(args)).run()
+    settings = config.from_arguments(args)
+    if settings.policies:
+        # A policy that does not build (syntax error, npm or esbuild failure) is bad input at start, as in
+        # `apply`; this also fills the build cache the workers then read. Later edits that break a policy
+        # keep its last good version serving (server/store.py).
+        load_programs(PolicySet.from_manifests(load_manifests(settings.policies)), require_code=False)
+    return Supervisor(settings).run()

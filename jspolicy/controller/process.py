@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.bundler.build import BuildSettings, Bundler
 from jspolicy.cluster.client import api_client
 from jspolicy.cluster.informer import InformerFactory
 from jspolicy.cluster.kube import KubeCluster
@@ -57,9 +58,13 @@ def run_controller(config: ServerConfig) -> None:
         writer = ViolationWriter(api)  # controller policies always write JsPolicyViolations (§2.3)
         engine = PolicyEngine(pool, KubeCluster(api, informers))
         controllers = ControllerPolicyManager(informers, engine, writer.record, metrics)
+        # npm dependencies come from the configured registry (NPM_CONFIG_REGISTRY, JSPOLICY_NPM_TOKEN), never
+        # from paths on this machine.
+        bundler = Bundler(BuildSettings.from_env(allow_file_dependencies=False))
         reconciler = PolicyReconciler(
-            api, informers, kube, ca_file.read_bytes, pool.compile_error, controllers, queue_metrics=metrics.queues
-        )
+            api, informers, kube, ca_file.read_bytes, pool.compile_error, controllers, bundler,
+            queue_metrics=metrics.queues,
+        )  # fmt: skip
         gc = threading.Thread(target=collect_garbage, args=(informers, lost), name="informer-gc", daemon=True)
         gc.start()
         try:

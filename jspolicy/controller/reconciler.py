@@ -1,7 +1,10 @@
-"""The JsPolicy reconciler (leader only, §4.9): bundle, webhook configuration, status.
+"""The JsPolicy reconciler (leader only): bundle, webhook configuration, status.
 
-For each JsPolicy it decides where the code comes from and whether it compiles
-(in V8), keeps a JsPolicyBundle for inline JavaScript, then makes exactly one
+For each JsPolicy it asks ``jspolicy/bundler/origin.py`` where the code comes from,
+checks that it compiles (in V8), keeps a JsPolicyBundle for inline JavaScript,
+bundles JavaScript with imports or npm dependencies (in the background,
+``controller/bundles.py``; a source that fails keeps its last good bundle and
+webhook), then makes exactly one
 Validating/MutatingWebhookConfiguration match the policy (Controller policies get
 none and are started instead), and writes status. It watches JsPolicy,
 JsPolicyBundle and the webhook configurations it owns, so manual edits are
@@ -20,15 +23,18 @@ from typing import Any, Protocol, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from jspolicy.bundler.build import Built, Bundler, InlineSource
+from jspolicy.bundler.origin import BUNDLE_HASH_ANNOTATION, BuildFailedError, CodeSource, bundle_source, resolve_program
 from jspolicy.cluster.informer import InformerFactory
 from jspolicy.controller import status as st
+from jspolicy.controller.bundles import PolicyBuilds
 from jspolicy.controller.workqueue import WorkQueue
-from jspolicy.resources.bundle import BundleError, bundle_hash, decode_bundle, encode_bundle, needs_bundler
+from jspolicy.resources.bundle import bundle_hash, encode_bundle
 from jspolicy.resources.fielderrors import aggregate
 from jspolicy.resources.policy import API_VERSION, CONTROLLER, GROUP, VERSION, JsPolicy
 from jspolicy.resources.validation import validate_policy
 from jspolicy.resources.webhooks import CORE_WEBHOOK, REGISTRATION, core_webhook_configuration, webhook_configuration
-from jspolicy.runtime.program import PolicyProgram
+from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.server.config import KubeConfig
 from jspolicy.server.metrics import SUCCESS, QueueMetrics
 
@@ -40,6 +46,10 @@ _CORE = "\x00core"  # the queue key of the core webhook configuration (never a p
 
 class RetryError(Exception):
     """Status is written; reconcile again later with backoff."""
+
+
+class _BuildingError(Exception):
+    """The policy's bundle is being built; its end requeues the policy."""
 
 
 class ControllerPolicies(Protocol):
@@ -57,6 +67,7 @@ class PolicyReconciler:
         ca_bundle: Callable[[], bytes],
         compile_error: Callable[[PolicyProgram], str | None],
         controllers: ControllerPolicies,
+        bundler: Bundler,
         workers: int = 4,
         queue_metrics: QueueMetrics | None = None,
     ) -> None:
@@ -69,6 +80,7 @@ class PolicyReconciler:
         self._controllers = controllers
         self._workers = workers
         self.queue: WorkQueue[str] = WorkQueue(base_delay=0.5, max_delay=300.0, name="jspolicy", metrics=queue_metrics)
+        self.builds = PolicyBuilds(bundler, self.queue.add)  # a finished build requeues its policy
 
     # -- running -------------------------------------------------------------------------------
 
@@ -103,6 +115,7 @@ class PolicyReconciler:
                 self.requeue_all()
         for remove in removers:
             remove()
+        self.builds.close()
         self.queue.close()
         deadline = time.monotonic() + 10.0  # each finishes its current reconcile (a few API calls)
         for thread in threads:
@@ -151,6 +164,7 @@ class PolicyReconciler:
         if obj is None:
             self._controllers.stop(name)
             self._delete_configurations(name, keep=None)
+            self.builds.forget(name)
             return
         policy = JsPolicy(dict(obj))
         digest = bundle_hash(policy.javascript, policy.spec.get("dependencies"))
@@ -160,11 +174,11 @@ class PolicyReconciler:
             conditions = [st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, f"invalid: {aggregate(problems)}")]
             program = None
         else:
-            compiled, program = self._compile(policy, digest)
+            try:
+                compiled, program, digest = self._compile(policy, digest)
+            except _BuildingError:
+                return  # the build's end requeues this policy; nothing changes until then
             conditions = [compiled]
-            if program is None and needs_bundler(policy.javascript, policy.spec.get("dependencies")):
-                # bundleHash names the source the bundle was built from: it must not move to code that never was.
-                digest = (policy.manifest.get("status") or {}).get("bundleHash") or ""
         if program is None:
             self._controllers.stop(name)
             self._delete_configurations(name, keep=None)
@@ -187,57 +201,85 @@ class PolicyReconciler:
         if transient:  # the API server or discovery may be fine next time; nothing else would bring us back
             raise RetryError(transient[0].message)
 
-    def _compile(self, policy: JsPolicy, digest: str) -> tuple[st.Condition, PolicyProgram | None]:
-        """Where the code comes from, checked in V8; the BundleCompiled condition and the program."""
+    def _compile(self, policy: JsPolicy, digest: str) -> tuple[st.Condition, PolicyProgram | None, str]:
+        """The BundleCompiled condition, the program to serve, and the bundleHash to report (the source the
+        served bundle was built from: it must not move to code that never built)."""
         bundle = self.bundles.get("", policy.name)
-        if policy.javascript and needs_bundler(policy.javascript, policy.spec.get("dependencies")):
-            previous = (policy.manifest.get("status") or {}).get("bundleHash")
-            if bundle is None or previous != digest:
-                return st.Condition.failed(
-                    st.BUNDLE_COMPILED,
-                    st.COMPILE_FAILED,
-                    "the javascript imports modules or has npm dependencies, and bundling them in the controller "
-                    "is not supported yet: bundle it with the SDK and apply the JsPolicy without javascript "
-                    "together with its JsPolicyBundle",
-                ), None
-            source = self._bundle_source(bundle)
-        elif policy.javascript:
-            source = policy.javascript
-        elif bundle is None:
-            return st.Condition.failed(
-                st.BUNDLE_COMPILED, st.BUNDLE_MISSING, "couldn't find js policy bundle, but no javascript provided"
-            ), None
-        else:
-            source = self._bundle_source(bundle)
-        if isinstance(source, st.Condition):
-            return source, None
-        program = PolicyProgram.of(policy.name, source)
+        source = CodeSource(policy, bundle)
+        if source.kind == "build":
+            return self._compile_bundled(source, digest)
+        try:
+            program = resolve_program(source, None)
+        except ProgramError as error:
+            reason = (
+                st.COMPILE_FAILED if isinstance(error, BuildFailedError) or bundle is not None else st.BUNDLE_MISSING
+            )
+            message = (
+                str(error)
+                if reason == st.COMPILE_FAILED
+                else "couldn't find js policy bundle, but no javascript provided"
+            )
+            return st.Condition.failed(st.BUNDLE_COMPILED, reason, message), None, digest
         problem = self._compile_error(program)
         if problem is not None:
-            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, problem), None
-        if policy.javascript and not needs_bundler(policy.javascript, policy.spec.get("dependencies")):
-            self._ensure_bundle(policy, bundle)
-        return st.Condition(st.BUNDLE_COMPILED, True), program
+            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, problem), None, digest
+        if source.kind == "inline":
+            self._ensure_bundle(policy, bundle, encode_bundle(policy.javascript), None)
+        return st.Condition(st.BUNDLE_COMPILED, True), program, digest
 
-    @staticmethod
-    def _bundle_source(bundle: Mapping[str, Any]) -> str | st.Condition:
-        encoded = (bundle.get("spec") or {}).get("bundle")
-        try:
-            if not isinstance(encoded, str) or not encoded:
-                raise BundleError("spec.bundle is empty")
-            return decode_bundle(encoded)
-        except BundleError as error:
-            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, f"error decompressing bundle: {error}")
+    def _compile_bundled(self, source: CodeSource, digest: str) -> tuple[st.Condition, PolicyProgram | None, str]:
+        """JavaScript with imports or dependencies: its bundle when it was built from this source, else a
+        build (in the background); while a new source fails, the last good bundle keeps serving."""
+        policy, bundle = source.policy, source.bundle
+        previous_hash = str((policy.manifest.get("status") or {}).get("bundleHash") or "")
+        if bundle is not None and _built_from(bundle, digest, previous_hash):
+            try:
+                return self._checked(policy, bundle_source(policy.name, bundle), digest)
+            except ProgramError as error:
+                return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, str(error)), None, digest
+        build_input = source.build_input()
+        assert isinstance(build_input, InlineSource)  # a cluster's policies have no files beside them
+        built = self.builds.outcome(build_input, digest)
+        if built is None:
+            raise _BuildingError(policy.name)
+        if isinstance(built, Built):
+            self._ensure_bundle(policy, bundle, built.encoded, digest)
+            return self._checked(policy, built.javascript, digest)
+        last_good = bundle_source_or_none(policy.name, bundle) if bundle is not None else None
+        message = str(built)
+        if last_good is None:
+            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, message), None, previous_hash
+        message += f"; the last good bundle (bundleHash {previous_hash or 'unknown'}) keeps enforcing"
+        condition = st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, message)
+        return condition, PolicyProgram.of(policy.name, last_good), previous_hash
 
-    def _ensure_bundle(self, policy: JsPolicy, existing: Mapping[str, Any] | None) -> None:
-        """Keep the JsPolicyBundle jsPolicy's controller would have made of inline JavaScript."""
-        encoded = encode_bundle(policy.javascript)
+    def _checked(
+        self, policy: JsPolicy, javascript: str, digest: str
+    ) -> tuple[st.Condition, PolicyProgram | None, str]:
+        program = PolicyProgram.of(policy.name, javascript)
+        problem = self._compile_error(program)
+        if problem is not None:
+            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, problem), None, digest
+        return st.Condition(st.BUNDLE_COMPILED, True), program, digest
+
+    def _ensure_bundle(
+        self, policy: JsPolicy, existing: Mapping[str, Any] | None, encoded: str, built_from: str | None
+    ) -> None:
+        """Keep the JsPolicyBundle jsPolicy's controller would have made; a bundle the leader built is
+        annotated with the bundleHash of its source."""
+        annotations = {BUNDLE_HASH_ANNOTATION: built_from} if built_from else {}
         if existing is not None and (existing.get("spec") or {}).get("bundle") == encoded:
-            return
+            have = (existing.get("metadata") or {}).get("annotations") or {}
+            if all(have.get(k) == v for k, v in annotations.items()):
+                return
         body: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": "JsPolicyBundle",
-            "metadata": {"name": policy.name, "ownerReferences": [_owner_reference(policy)]},
+            "metadata": {
+                "name": policy.name,
+                "ownerReferences": [_owner_reference(policy)],
+                "annotations": annotations,
+            },
             "spec": {"bundle": encoded},
         }
         if existing is None:
@@ -368,6 +410,21 @@ class PolicyReconciler:
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing to report on
                 raise
+
+
+def _built_from(bundle: Mapping[str, Any], digest: str, previous_hash: str) -> bool:
+    """Whether a bundle was built from the source with this bundleHash: by its annotation (ours), or, for
+    one jsPolicy's controller made (no annotation), by the hash the policy's status last reported."""
+    annotations = (bundle.get("metadata") or {}).get("annotations") or {}
+    recorded = annotations.get(BUNDLE_HASH_ANNOTATION)
+    return recorded == digest if recorded is not None else previous_hash == digest
+
+
+def bundle_source_or_none(name: str, bundle: Mapping[str, Any]) -> str | None:
+    try:
+        return bundle_source(name, bundle)
+    except ProgramError:
+        return None
 
 
 def _owner(obj: Mapping[str, Any]) -> str | None:

@@ -47,7 +47,7 @@ class Binaries:
     kubectl: Path
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
     base = os.environ.get("JSPOLICY_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jspolicy"
     )
@@ -56,11 +56,11 @@ def _cache_root() -> Path:
 
 def cache_dir() -> Path:
     """Where the kube binaries of this version are kept (``bin/`` inside)."""
-    return _cache_root() / "kube-bins" / f"{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}"
+    return cache_root() / "kube-bins" / f"{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}"
 
 
 def helm_cache_dir() -> Path:
-    return _cache_root() / "helm" / HELM_VERSION
+    return cache_root() / "helm" / HELM_VERSION
 
 
 def locate() -> Binaries | None:
@@ -98,7 +98,7 @@ def ensure(log: bool = True) -> Binaries:
         return found
     _need_go("kube-apiserver", "KUBEBUILDER_ASSETS")
     target = cache_dir() / "bin"
-    with _locked(cache_dir()), tempfile.TemporaryDirectory(prefix="jspolicy-kube-src-") as work:
+    with locked(cache_dir()), tempfile.TemporaryDirectory(prefix="jspolicy-kube-src-") as work:
         for module in ("kubernetes", "etcd"):
             _unpack(module, Path(work) / module)
         ldflags = _kubernetes_ldflags()
@@ -122,7 +122,7 @@ def ensure_helm(log: bool = True) -> Path:
     if target.is_file():
         return target
     _need_go("helm", "KUBEBUILDER_ASSETS (with a helm in it)")
-    with _locked(helm_cache_dir()):
+    with locked(helm_cache_dir()):
         if target.is_file():  # built by another process while we waited for the lock
             return target
         package = f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"
@@ -157,7 +157,7 @@ def _need_go(what: str, alternative: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> Iterator[None]:
     """One build at a time per cache directory (pytest and ``jspolicy dev`` may both ask at once)."""
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / ".lock").open("w") as lock:

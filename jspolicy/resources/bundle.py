@@ -13,7 +13,6 @@ import functools
 import gzip
 import hashlib
 import io
-import re
 import zlib
 from collections.abc import Mapping
 
@@ -70,12 +69,3 @@ def bundle_hash(javascript: str, dependencies: Mapping[str, str] | None) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-# An ESM import or a CommonJS require of a package: only a bundler can resolve these.
-_MODULE_USE = re.compile(r"""(?m)^\s*import\s*(?:[\w*{]|["'])|\bimport\s*\(|\brequire\s*\(\s*["'`]""")
-
-
-def needs_bundler(javascript: str, dependencies: Mapping[str, str] | None) -> bool:
-    """Inline JavaScript that must be bundled (npm dependencies, imports) before V8 can run it."""
-    return bool(javascript) and (bool(dependencies) or _MODULE_USE.search(javascript) is not None)

@@ -48,6 +48,7 @@ def parse_yaml_documents(text: str, source: str) -> list[Any]:
 class Manifest:
     obj: dict[str, Any]
     source: str  # "file" or "file (document N)"
+    path: Path | None = None  # the file it was read from
 
     @property
     def kind(self) -> str:
@@ -103,16 +104,16 @@ def load_file(path: Path) -> list[Manifest]:
     manifests: list[Manifest] = []
     for index, document in enumerate(documents, start=1):
         source = str(path) if len(documents) == 1 else f"{path} (document {index})"
-        manifests.extend(_objects(document, source))
+        manifests.extend(_objects(document, source, path))
     return manifests
 
 
-def _objects(document: Any, source: str) -> Iterator[Manifest]:
+def _objects(document: Any, source: str, path: Path | None = None) -> Iterator[Manifest]:
     if not isinstance(document, Mapping):
         raise ManifestError(f"{source}: expected a Kubernetes object, got {type(document).__name__}")
     if document.get("kind") == "List" or (str(document.get("kind", "")).endswith("List") and "items" in document):
         for i, item in enumerate(document.get("items") or []):
-            yield from _objects(item, f"{source} item {i}")
+            yield from _objects(item, f"{source} item {i}", path)
         return
     for field in ("apiVersion", "kind"):
         if not isinstance(document.get(field), str) or not document.get(field):
@@ -120,4 +121,4 @@ def _objects(document: Any, source: str) -> Iterator[Manifest]:
     metadata = document.get("metadata")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise ManifestError(f"{source}: metadata must be a mapping")
-    yield Manifest(dict(document), source)
+    yield Manifest(dict(document), source, path)

@@ -1,51 +1,21 @@
-"""A set of JsPolicy and JsPolicyBundle objects, validated and resolved to JavaScript.
+"""A set of JsPolicy and JsPolicyBundle objects, validated, with the files they came from.
 
-Where a policy's code comes from: inline ``spec.javascript`` when set (the
-bundle jsPolicy's controller makes from it is derived data), otherwise the
-JsPolicyBundle of the same name. The webhook, controller policies and the CLI
-all resolve code here.
+Where each policy's code comes from is decided in ``jspolicy/bundler/origin.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from jspolicy.resources.bundle import BundleError, decode_bundle, needs_bundler
 from jspolicy.resources.fielderrors import aggregate
 from jspolicy.resources.manifests import Manifest, ManifestError
 from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
-from jspolicy.runtime.program import PolicyProgram
 
 JSPOLICY, JSPOLICY_BUNDLE = "JsPolicy", "JsPolicyBundle"
-
-
-class ProgramError(Exception):
-    """A policy has no runnable code; the webhook answers these with a 500."""
-
-
-def resolve_program(policy: JsPolicy, bundle: Mapping[str, Any] | None) -> PolicyProgram:
-    """Inline JavaScript runs as it is; code that needs npm dependencies or imports runs from its
-    bundle (what a bundler, e.g. jsPolicy's controller, made of it); otherwise the bundle."""
-    bundled = needs_bundler(policy.javascript, policy.spec.get("dependencies"))
-    if policy.javascript and not bundled:
-        return PolicyProgram.of(policy.name, policy.javascript)
-    if bundle is None and bundled:
-        raise ProgramError(
-            f"js policy {policy.name} imports modules or has npm dependencies: it needs a JsPolicyBundle "
-            "(bundling them in the controller is not supported yet)"
-        )
-    if bundle is None:
-        raise ProgramError(f"couldn't find javascript bundle for js policy {policy.name}")
-    encoded = (bundle.get("spec") or {}).get("bundle")
-    if not isinstance(encoded, str) or not encoded:
-        raise ProgramError(f"couldn't find javascript bundle for js policy {policy.name}")
-    try:
-        return PolicyProgram.of(policy.name, decode_bundle(encoded))
-    except BundleError as error:
-        raise ProgramError(f"error decompressing javascript bundle for js policy {policy.name}: {error}") from None
 
 
 def check_policy(obj: Mapping[str, Any], source: str) -> JsPolicy:
@@ -66,6 +36,7 @@ class PolicySet:
     policies: dict[str, JsPolicy] = field(default_factory=dict)
     bundles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)  # the files policies were read from
 
     @classmethod
     def from_manifests(cls, manifests: Iterable[Manifest], *, others_allowed: bool = False) -> PolicySet:
@@ -79,6 +50,8 @@ class PolicySet:
                     raise ManifestError(f"{manifest.source}: JsPolicy {policy.name} is also defined in {first}")
                 result.policies[policy.name] = policy
                 result.sources[policy.name] = manifest.source
+                if manifest.path is not None:
+                    result.paths[policy.name] = manifest.path
             elif manifest.api_version == API_VERSION and manifest.kind == JSPOLICY_BUNDLE:
                 if not manifest.name:
                     raise ManifestError(f"{manifest.source}: the JsPolicyBundle has no metadata.name")
@@ -109,6 +82,3 @@ class PolicySet:
             if name:
                 result.bundles[name] = obj
         return result, problems
-
-    def program(self, name: str) -> PolicyProgram:
-        return resolve_program(self.policies[name], self.bundles.get(name))

@@ -6,6 +6,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 
+class ProgramError(Exception):
+    """A policy has no runnable code (missing or broken bundle, a build or syntax error); the webhook
+    answers these with a 500, like jsPolicy."""
+
+
 @dataclass(frozen=True)
 class PolicyProgram:
     """A policy's source, identified by content so each context compiles it once."""

@@ -12,10 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from jspolicy.bundler.build import Bundler
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.resources.manifests import ManifestError, expand_paths, load_manifests
 from jspolicy.resources.policy import JsPolicy
-from jspolicy.resources.policyset import PolicySet, ProgramError
-from jspolicy.runtime.program import PolicyProgram
+from jspolicy.resources.policyset import PolicySet
+from jspolicy.runtime.program import PolicyProgram, ProgramError
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,15 @@ class Snapshot:
 
 class PolicyStore:
     def __init__(
-        self, paths: Iterable[str], compile_error: Callable[[PolicyProgram], str | None] | None = None
+        self,
+        paths: Iterable[str],
+        compile_error: Callable[[PolicyProgram], str | None] | None = None,
+        bundler: Bundler | None = None,
     ) -> None:
+        """``bundler``: builds policies from files that need it (standalone); without one (cluster mode)
+        such policies run from the JsPolicyBundle the leader made."""
         self.paths = list(paths)
+        self._bundler = bundler
         # Checks a changed policy's code (in V8) before it replaces a version that worked.
         self._compile_error = compile_error
         self.snapshot = Snapshot()
@@ -72,7 +80,7 @@ class PolicyStore:
         for name in policies.policies:
             last_good = previous.programs.get(name)
             try:
-                programs[name] = program = policies.program(name)
+                programs[name] = program = resolve_program(CodeSource.of(policies, name), self._bundler)
                 if isinstance(last_good, PolicyProgram) and program.key != last_good.key and self._compile_error:
                     problem = self._compile_error(program)
                     if problem is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.bundler.build import Bundler
 from jspolicy.cluster.client import api_client
 from jspolicy.cluster.informer import InformerFactory
 from jspolicy.cluster.kube import KubeCluster
@@ -60,7 +61,9 @@ def run_worker(config: ServerConfig, ready: Event) -> None:
     pool = RuntimePool(dataclasses.replace(RuntimeSettings.from_env(), read_file_denied_paths=(config.cert_dir,)))
     pool.warm()
     stop = threading.Event()
-    store = PolicyStore(config.policies, pool.compile_error)
+    # Standalone, policies from files are bundled here when they need it (cached: only the first worker
+    # builds); in a cluster the leader bundles and the workers run its JsPolicyBundles.
+    store = PolicyStore(config.policies, pool.compile_error, Bundler() if config.kube is None else None)
     closers: list[Callable[[], None]] = [pool.close]
     if config.kube is None:
         state = _standalone(config, pool, store, stop)

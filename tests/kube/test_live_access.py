@@ -19,7 +19,7 @@ from jspolicy.cluster.kube import KubeCluster
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.kinds import KindRegistry
 from jspolicy.resources.labels import parse_selector
-from jspolicy.resources.policyset import resolve_program
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from tests.conftest import make_policy, pod
 from tests.kube.livecluster import config_map, new_namespace, wait_for
@@ -184,7 +184,7 @@ def test_a_cached_get_right_after_create_misses_where_smart_finds_it(
             """
         )
         request = build_request(KindRegistry.builtin(), "CREATE", pod(metadata={"name": "p", "namespace": ns}))
-        outcome = PolicyEngine(pool, cluster).evaluate(policy, resolve_program(policy, None), request)
+        outcome = PolicyEngine(pool, cluster).evaluate(policy, resolve_program(CodeSource(policy), None), request)
         assert json.loads(outcome.message) == {"cached": None, "explicit": None, "smart": "fresh", "direct": "fresh"}
     finally:
         release.set()
@@ -308,7 +308,7 @@ warn("created " + made.object.metadata.name + " in " + nsObject.metadata.name);
 def test_a_policy_lists_and_creates_in_the_live_cluster(cluster: KubeCluster, ns: str, pool: RuntimePool) -> None:
     engine = PolicyEngine(pool, cluster)
     policy = make_policy(POLICY)
-    program = resolve_program(policy, None)
+    program = resolve_program(CodeSource(policy), None)
     kinds = KindRegistry.builtin()
 
     def evaluate(name: str, *, dry_run: bool = False) -> Any:

@@ -15,7 +15,9 @@ from jspolicy.resources.bundle import MAX_BUNDLE_BYTES, BundleError, bundle_hash
 from jspolicy.resources.fielderrors import aggregate
 from jspolicy.resources.manifests import Manifest, ManifestError, load_manifests
 from jspolicy.resources.policy import API_VERSION, JsPolicy
-from jspolicy.resources.policyset import PolicySet, ProgramError, resolve_program
+from jspolicy.bundler.origin import CodeSource, resolve_program
+from jspolicy.resources.policyset import PolicySet
+from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.resources.validation import validate_policy
 
 NAME = "bundled.policies.company.tld"
@@ -170,34 +172,38 @@ def js_policy(javascript: str | None = None, name: str = NAME) -> JsPolicy:
     return JsPolicy({"apiVersion": API_VERSION, "kind": "JsPolicy", "metadata": {"name": name}, "spec": spec})
 
 
+def resolve(policy: JsPolicy, bundle: dict[str, Any] | None) -> PolicyProgram:
+    return resolve_program(CodeSource(policy, bundle), None)
+
+
 def bundle_object(bundle: Any, name: str = NAME) -> dict[str, Any]:
     spec = {} if bundle is None else {"bundle": bundle}
     return {"apiVersion": API_VERSION, "kind": "JsPolicyBundle", "metadata": {"name": name}, "spec": spec}
 
 
 def test_inline_javascript_wins_over_the_bundle() -> None:
-    program = resolve_program(js_policy("deny('inline');"), bundle_object(encode_bundle("deny('bundle');")))
+    program = resolve(js_policy("deny('inline');"), bundle_object(encode_bundle("deny('bundle');")))
     assert (program.name, program.source) == (NAME, "deny('inline');")
 
 
 def test_without_javascript_the_bundle_is_used() -> None:
-    program = resolve_program(js_policy(), bundle_object(encode_bundle("deny('bundle');")))
+    program = resolve(js_policy(), bundle_object(encode_bundle("deny('bundle');")))
     assert (program.name, program.source) == (NAME, "deny('bundle');")
-    webpack = resolve_program(js_policy(""), bundle_object(b64(gzip_like_node(b"warn('w');"))))
+    webpack = resolve(js_policy(""), bundle_object(b64(gzip_like_node(b"warn('w');"))))
     assert webpack.source == "warn('w');"
 
 
 @pytest.mark.parametrize("bundle", [None, bundle_object(None), bundle_object(""), {"spec": None}])
 def test_a_missing_bundle_is_a_program_error(bundle: dict[str, Any] | None) -> None:
     with pytest.raises(ProgramError) as caught:
-        resolve_program(js_policy(), bundle)
+        resolve(js_policy(), bundle)
     assert str(caught.value) == f"couldn't find javascript bundle for js policy {NAME}"
 
 
 @pytest.mark.parametrize("bundle", ["abc", b64(b"plain text")])
 def test_a_corrupt_bundle_is_a_program_error(bundle: str) -> None:
     with pytest.raises(ProgramError) as caught:
-        resolve_program(js_policy(), bundle_object(bundle))
+        resolve(js_policy(), bundle_object(bundle))
     assert str(caught.value).startswith(f"error decompressing javascript bundle for js policy {NAME}: ")
     assert len(str(caught.value)) > len(f"error decompressing javascript bundle for js policy {NAME}: ")
 
@@ -219,8 +225,8 @@ def test_policy_sets_collect_policies_and_bundles() -> None:
     result = PolicySet.from_manifests([policy_manifest("a.company.tld", "a.yaml"), bundled, bundle])
     assert sorted(result.policies) == ["a.company.tld", "b.company.tld"]
     assert result.sources == {"a.company.tld": "a.yaml", "b.company.tld": "b.yaml"}
-    assert result.program("a.company.tld").source == "allow();"
-    assert result.program("b.company.tld").source == "deny('b');"
+    assert resolve_program(CodeSource.of(result, "a.company.tld"), None).source == "allow();"
+    assert resolve_program(CodeSource.of(result, "b.company.tld"), None).source == "deny('b');"
 
 
 def test_invalid_policies_name_the_source() -> None:

@@ -12,7 +12,7 @@ import pytest
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.request import build_request
 from jspolicy.cluster.memory import MemoryCluster
-from jspolicy.resources.policyset import resolve_program
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from tests.conftest import POD, make_policy
@@ -59,7 +59,7 @@ def _request(engine: PolicyEngine) -> dict[str, Any]:
 @pytest.mark.parametrize(("javascript", "spec"), CASES)
 def test_the_loop_answers_exactly_as_a_thread_does(engine: PolicyEngine, javascript: str, spec: Any) -> None:
     policy = make_policy(javascript, **spec)
-    program = resolve_program(policy, None)
+    program = resolve_program(CodeSource(policy), None)
     request = _request(engine)
     on_thread = engine.evaluate(policy, program, request)
     on_loop = asyncio.run(engine.evaluate_async(policy, program, request))
@@ -68,7 +68,7 @@ def test_the_loop_answers_exactly_as_a_thread_does(engine: PolicyEngine, javascr
 
 def test_a_slow_policy_leaves_the_loop_free(engine: PolicyEngine) -> None:
     policy = make_policy("sleep(400); deny('late')")
-    program = resolve_program(policy, None)
+    program = resolve_program(CodeSource(policy), None)
     request = _request(engine)
 
     outcome, ticks = asyncio.run(_ticking(engine.evaluate_async(policy, program, request)))
@@ -82,8 +82,8 @@ def test_an_endless_loop_times_out_on_the_loop_too(engine: PolicyEngine) -> None
     request = _request(engine)
 
     async def scenario() -> tuple[AdmissionOutcome, AdmissionOutcome]:
-        first = await engine.evaluate_async(stuck, resolve_program(stuck, None), request)
-        return first, await engine.evaluate_async(quick, resolve_program(quick, None), request)
+        first = await engine.evaluate_async(stuck, resolve_program(CodeSource(stuck), None), request)
+        return first, await engine.evaluate_async(quick, resolve_program(CodeSource(quick), None), request)
 
     timed_out, after = asyncio.run(scenario())
     assert (timed_out.allowed, timed_out.code) == (False, 500)
@@ -94,7 +94,7 @@ def test_an_endless_loop_times_out_on_the_loop_too(engine: PolicyEngine) -> None
 def test_a_busy_pool_is_waited_for_in_a_thread(engine: PolicyEngine) -> None:
     """One context, three reviews at once: the two that find it busy wait off the loop, and all answer."""
     policy = make_policy("sleep(150); deny(request.name)")
-    program = resolve_program(policy, None)
+    program = resolve_program(CodeSource(policy), None)
 
     async def scenario() -> list[AdmissionOutcome]:
         requests = [{**_request(engine), "name": f"pod-{i}"} for i in range(3)]
@@ -113,12 +113,12 @@ def test_a_cancelled_review_finishes_before_its_context_is_reused(engine: Policy
     request = _request(engine)
 
     async def scenario() -> AdmissionOutcome:
-        task = asyncio.create_task(engine.evaluate_async(slow, resolve_program(slow, None), request))
+        task = asyncio.create_task(engine.evaluate_async(slow, resolve_program(CodeSource(slow), None), request))
         await asyncio.sleep(0.1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        return await engine.evaluate_async(quick, resolve_program(quick, None), request)
+        return await engine.evaluate_async(quick, resolve_program(CodeSource(quick), None), request)
 
     after = asyncio.run(scenario())
     assert (after.allowed, after.code, after.message) == (False, 403, "quick")
@@ -133,8 +133,8 @@ def test_a_context_left_busy_is_replaced_without_stalling_the_loop(engine: Polic
     request = _request(engine)
 
     async def scenario() -> tuple[AdmissionOutcome, int]:
-        await engine.evaluate_async(wedge, resolve_program(wedge, None), request)
-        return await _ticking(engine.evaluate_async(after, resolve_program(after, None), request))
+        await engine.evaluate_async(wedge, resolve_program(CodeSource(wedge), None), request)
+        return await _ticking(engine.evaluate_async(after, resolve_program(CodeSource(after), None), request))
 
     outcome, ticks = asyncio.run(scenario())
     assert (outcome.allowed, outcome.message) == (False, "fresh context")

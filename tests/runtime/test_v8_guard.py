@@ -18,7 +18,7 @@ import pytest
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
 from jspolicy.cluster.memory import MemoryCluster
-from jspolicy.resources.policyset import resolve_program
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.runtime import v8
 from jspolicy.runtime.context import PolicyContext
 from jspolicy.runtime.program import PolicyProgram, RawResult
@@ -178,7 +178,7 @@ def test_threads_share_a_pool_and_get_their_own_answers(make_pool: PoolFactory) 
     cluster = MemoryCluster()
     engine = PolicyEngine(runtime, cluster)
     policy = make_policy("warn(request.name); if (request.name.endsWith('7')) deny(request.name); allow()")
-    program = resolve_program(policy, None)
+    program = resolve_program(CodeSource(policy), None)
     failures: list[str] = []
 
     def worker(thread: int) -> None:

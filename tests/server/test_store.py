@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jspolicy.resources.bundle import encode_bundle
-from jspolicy.resources.policyset import ProgramError
+from jspolicy.runtime.program import ProgramError
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.program import PolicyProgram
 from jspolicy.runtime.settings import RuntimeSettings

@@ -1,0 +1,381 @@
+"""One bundler: policy source (JS or TS) plus npm dependencies -> one script for the runtime.
+
+The script runs exactly like a jsPolicy webpack bundle: CommonJS (``exports``, and ``module`` for
+esbuild's own export code), every import resolved at build time, nothing left for ``require`` at run
+time. npm installs the dependencies with lifecycle scripts disabled and the user's npm configuration
+(``.npmrc``, ``NPM_CONFIG_*``); esbuild bundles. Builds are reproducible (relative paths only, gzip
+with mtime 0) and cached by their inputs, so a second build of the same policy needs no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jspolicy.bundler.commands import CommandTimeoutError, run_tool
+from jspolicy.bundler.tools import ESBUILD_VERSION, Toolchain, ToolError, toolchain
+from jspolicy.controlplane.binaries import cache_root, locked
+from jspolicy.resources.bundle import encode_bundle
+
+# Bump when the esbuild flags or the layout change: cached bundles of an older format are not reused.
+FORMAT = 1
+# A JsPolicyBundle is one etcd value (1.5 MiB by default, the API server's --max-request-bytes is 3 MiB):
+# spec.bundle (base64, 4/3 of the gzip) may take 1 MiB and leaves room for metadata and managedFields.
+MAX_ENCODED_BUNDLE = 1024 * 1024
+MAX_BUNDLE_JS = 16 * 1024 * 1024  # what one context compiles; also below resources/bundle.py's decode cap
+MAX_INSTALL_BYTES = 512 * 1024 * 1024  # node_modules of one policy
+MAX_INSTALL_FILES = 50_000
+DEFAULT_TIMEOUT = 30.0  # jsPolicy's BUNDLE_TIMEOUT, per command
+DEFAULT_CONCURRENCY = 2
+# esbuild's export code assigns module.exports; webpack's commonjs target writes to `exports`.
+BANNER = "var module = { exports: exports };"
+ESBUILD_FLAGS = (
+    "--bundle",
+    "--format=cjs",
+    "--platform=neutral",
+    "--main-fields=main,module",
+    "--target=es2020",
+    "--charset=utf8",
+    "--legal-comments=none",
+    "--preserve-symlinks",
+    "--log-level=error",
+    "--color=false",
+    f"--banner:js={BANNER}",
+)
+_DEPENDENCY_NAME = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
+
+
+class BuildError(Exception):
+    """A policy that does not bundle; the message names the policy, the package or file:line, and the
+    tool's own words."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    timeout: float = DEFAULT_TIMEOUT
+    concurrency: int = DEFAULT_CONCURRENCY
+    cache_dir: Path = field(default_factory=lambda: cache_root() / "bundles")
+    # `file:` dependencies name paths on the building machine: fine for the CLI, meaningless in a cluster.
+    allow_file_dependencies: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, allow_file_dependencies: bool = True) -> BuildSettings:
+        env = os.environ if env is None else env
+        try:
+            timeout = float(env.get("BUNDLE_TIMEOUT") or DEFAULT_TIMEOUT)
+            concurrency = int(env.get("JSPOLICY_BUNDLE_CONCURRENCY") or DEFAULT_CONCURRENCY)
+        except ValueError as error:
+            raise BuildError(f"BUNDLE_TIMEOUT and JSPOLICY_BUNDLE_CONCURRENCY must be numbers: {error}") from None
+        cache = env.get("JSPOLICY_BUNDLE_CACHE")
+        return cls(
+            timeout=max(1.0, timeout),
+            concurrency=max(1, concurrency),
+            cache_dir=Path(cache) if cache else cache_root() / "bundles",
+            allow_file_dependencies=allow_file_dependencies,
+        )
+
+
+@dataclass(frozen=True)
+class InlineSource:
+    """``spec.javascript`` with ``spec.dependencies``: what jsPolicy's controller bundles."""
+
+    policy: str
+    javascript: str
+    dependencies: Mapping[str, str]
+    base_dir: Path | None = None  # where `file:` dependencies and a project .npmrc are looked up
+
+
+@dataclass(frozen=True)
+class EntryFile:
+    """A policy's entry module in a project (``src/policies/<name>/index.ts``), bundled with the project's
+    own node_modules."""
+
+    policy: str
+    entry: Path
+    root: Path  # the project: the directory of its package.json
+
+
+@dataclass(frozen=True)
+class Built:
+    javascript: str
+    encoded: str  # spec.bundle: base64(gzip(javascript)), mtime 0
+    cached: bool
+
+
+class Bundler:
+    def __init__(self, settings: BuildSettings | None = None) -> None:
+        self.settings = settings or BuildSettings.from_env()
+        self._slots = threading.BoundedSemaphore(self.settings.concurrency)
+        self._tools: Toolchain | None = None
+
+    def tools(self) -> Toolchain:
+        if self._tools is None:
+            try:
+                self._tools = toolchain()
+            except ToolError as error:
+                raise BuildError(str(error)) from None
+        return self._tools
+
+    def build(self, source: InlineSource | EntryFile) -> Built:
+        if isinstance(source, EntryFile):
+            with self._slots:
+                return _finish(source.policy, self._bundle_entry(source), cached=False)
+        key = self.key(source)
+        cached = self.settings.cache_dir / "js" / key[:2] / f"{key}.js"
+        if cached.is_file():
+            return _finish(source.policy, cached.read_text("utf-8"), cached=True)
+        with self._slots, locked(self.settings.cache_dir / "locks" / key):
+            if cached.is_file():  # built by another process meanwhile
+                return _finish(source.policy, cached.read_text("utf-8"), cached=True)
+            javascript = self._bundle_inline(source)
+            result = _finish(source.policy, javascript, cached=False)
+            _write_atomically(cached, javascript)
+        return result
+
+    def key(self, source: InlineSource) -> str:
+        """The cache key: everything the bundle depends on, and nothing it does not (the registry, the
+        directory), so the same policy built anywhere hits the same entry."""
+        dependencies = self._resolved_dependencies(source)
+        material = {"format": FORMAT, "esbuild": ESBUILD_VERSION, "javascript": source.javascript,
+                    "dependencies": {name: _spec_identity(spec) for name, spec in dependencies.items()}}  # fmt: skip
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()
+
+    # -- inline policies -----------------------------------------------------------------------
+
+    def _resolved_dependencies(self, source: InlineSource) -> dict[str, str]:
+        """Dependencies as npm gets them: ``file:`` paths made absolute against the policy's directory."""
+        resolved: dict[str, str] = {}
+        for name, spec in sorted(source.dependencies.items()):
+            if not isinstance(spec, str) or not _DEPENDENCY_NAME.match(str(name)):
+                raise BuildError(f"js policy {source.policy}: dependency {name!r}: {spec!r} is not an npm package spec")
+            if spec.startswith("file:"):
+                if not self.settings.allow_file_dependencies:
+                    raise BuildError(
+                        f"js policy {source.policy}: dependency {name} is a file: path ({spec}), which only the CLI "
+                        "can bundle; publish the package to a registry"
+                    )
+                path = Path(spec.removeprefix("file:"))
+                if not path.is_absolute():
+                    path = (source.base_dir or Path.cwd()) / path
+                if not path.exists():
+                    raise BuildError(f"js policy {source.policy}: dependency {name}: {spec}: no such file or directory")
+                resolved[name] = f"file:{path.resolve()}"
+            else:
+                resolved[name] = spec
+        return resolved
+
+    def _bundle_inline(self, source: InlineSource) -> str:
+        dependencies = self._resolved_dependencies(source)
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="build-", dir=self.settings.cache_dir) as work:
+            workdir = Path(work)
+            (workdir / "index.js").write_text(source.javascript, "utf-8")
+            if dependencies:
+                modules = self._installed(source, dependencies)
+                (workdir / "node_modules").symlink_to(modules, target_is_directory=True)
+            return self._esbuild(source.policy, workdir, "index.js", inline=True)
+
+    def _installed(self, source: InlineSource, dependencies: Mapping[str, str]) -> Path:
+        """node_modules for these dependencies, installed once (cached by the dependencies, so editing the
+        policy's code needs no network)."""
+        material = {"format": FORMAT, "dependencies": {n: _spec_identity(s) for n, s in dependencies.items()}}
+        key = hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()
+        installed = self.settings.cache_dir / "deps" / key
+        if (installed / "node_modules").is_dir():
+            return installed / "node_modules"
+        with locked(self.settings.cache_dir / "locks" / f"deps-{key}"):
+            if (installed / "node_modules").is_dir():
+                return installed / "node_modules"
+            staging = Path(tempfile.mkdtemp(prefix="install-", dir=self.settings.cache_dir))
+            try:
+                package = {"name": "jspolicy-bundle", "version": "1.0.0", "private": True,
+                           "description": f"dependencies of js policy {source.policy}", "license": "UNLICENSED",
+                           "dependencies": dict(dependencies)}  # fmt: skip
+                (staging / "package.json").write_text(json.dumps(package, indent=2) + "\n", "utf-8")
+                npmrc = project_npmrc(source.base_dir)
+                if npmrc:
+                    (staging / ".npmrc").write_text(npmrc, "utf-8")
+                self._npm(source.policy, staging, "install", f"dependencies {_describe(source.dependencies)}")
+                _check_install_size(source.policy, staging / "node_modules")
+                installed.parent.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(installed, ignore_errors=True)
+                staging.replace(installed)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return installed / "node_modules"
+
+    # -- project entries -----------------------------------------------------------------------
+
+    def _bundle_entry(self, source: EntryFile) -> str:
+        root = source.root.resolve()
+        entry = source.entry.resolve()
+        if not entry.is_file():
+            raise BuildError(f"js policy {source.policy}: {source.entry}: no such file")
+        if not entry.is_relative_to(root):
+            raise BuildError(f"js policy {source.policy}: {source.entry} is outside its project {source.root}")
+        manifest = root / "package.json"
+        if manifest.is_file() and not (root / "node_modules").is_dir() and _declares_dependencies(manifest):
+            # A project whose dependencies are not installed yet: with its lockfile when it has one.
+            verb = "ci" if (root / "package-lock.json").is_file() else "install"
+            self._npm(source.policy, root, verb, f"the dependencies of {manifest}")
+        return self._esbuild(source.policy, root, str(entry.relative_to(root)), inline=False)
+
+    # -- the tools -----------------------------------------------------------------------------
+
+    def _npm(self, policy: str, cwd: Path, verb: str, what: str) -> None:
+        tools = self.tools()
+        env = {**os.environ, "npm_config_ignore_scripts": "true", "npm_config_update_notifier": "false",
+               "npm_config_fund": "false", "npm_config_audit": "false"}  # fmt: skip
+        if not (env.get("npm_config_cache") or env.get("NPM_CONFIG_CACHE")):
+            env["npm_config_cache"] = str(self.settings.cache_dir / "npm-cache")
+        token_line = registry_token_line(env)
+        if token_line:
+            npmrc = cwd / ".npmrc"
+            existing = npmrc.read_text("utf-8") if npmrc.is_file() else ""
+            if token_line not in existing:
+                npmrc.write_text(existing + ("\n" if existing and not existing.endswith("\n") else "") + token_line)
+        command = [str(tools.npm), verb, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        try:
+            result = run_tool(command, cwd, self.settings.timeout, env)
+        except CommandTimeoutError as error:
+            raise BuildError(f"js policy {policy}: npm {verb} of {what} failed: {error} (BUNDLE_TIMEOUT)") from None
+        if result.returncode != 0:
+            raise BuildError(f"js policy {policy}: npm {verb} of {what} failed: {_npm_message(result.output)}")
+
+    def _esbuild(self, policy: str, cwd: Path, entry: str, *, inline: bool) -> str:
+        tools = self.tools()
+        with tempfile.TemporaryDirectory(prefix="jspolicy-out-") as out:
+            outfile = Path(out) / "bundle.js"
+            command = [str(tools.esbuild), entry, *ESBUILD_FLAGS, f"--outfile={outfile}"]
+            try:
+                result = run_tool(command, cwd, self.settings.timeout)
+            except CommandTimeoutError as error:
+                raise BuildError(f"js policy {policy}: bundling failed: {error} (BUNDLE_TIMEOUT)") from None
+            if result.returncode != 0:
+                messages = esbuild_messages(result.stderr, entry, "spec.javascript" if inline else None)
+                raise BuildError(f"js policy {policy}: {messages or result.output}")
+            if outfile.stat().st_size > MAX_BUNDLE_JS:
+                raise BuildError(f"js policy {policy}: the bundle is over the {MAX_BUNDLE_JS} bytes limit")
+            return outfile.read_text("utf-8")
+
+
+def _finish(policy: str, javascript: str, *, cached: bool) -> Built:
+    if len(javascript.encode("utf-8")) > MAX_BUNDLE_JS:
+        raise BuildError(f"js policy {policy}: the bundle is {len(javascript)} bytes, over the {MAX_BUNDLE_JS} limit")
+    encoded = encode_bundle(javascript)
+    if len(encoded) > MAX_ENCODED_BUNDLE:
+        raise BuildError(
+            f"js policy {policy}: the bundle is {len(encoded)} bytes as spec.bundle (base64 of gzip), over the "
+            f"{MAX_ENCODED_BUNDLE} bytes a JsPolicyBundle may take; import less (e.g. lodash-es functions, "
+            "not all of lodash)"
+        )
+    return Built(javascript, encoded, cached)
+
+
+# esbuild --log-level=error --color=false prints "✘ [ERROR] message" then an indented "file:line:col:".
+_ESBUILD_ERROR = re.compile(r"^\S*\s*\[ERROR\] (?P<message>.+?)\n(?:\s*\n)?\s+(?P<where>[^\s:][^:\n]*:\d+:\d+):", re.M)
+
+
+def esbuild_messages(stderr: str, entry: str, entry_label: str | None) -> str:
+    """esbuild's errors as ``file:line:col: message``, one per line (the inline entry named as its field)."""
+    lines = []
+    for found in _ESBUILD_ERROR.finditer(stderr):
+        where = found["where"]
+        if entry_label and where.startswith(entry + ":"):
+            where = entry_label + where[len(entry) :]
+        lines.append(f"{where}: {found['message']}")
+    return "\n".join(lines[:20])
+
+
+def _npm_message(output: str) -> str:
+    kept = [line for line in output.splitlines() if "complete log of this run" not in line and line.strip()]
+    return "\n".join(kept[-30:]) or "npm failed without a message"
+
+
+def project_npmrc(base: Path | None) -> str:
+    """The nearest ``.npmrc`` from the policy's directory up: npm reads a project's own config only in the
+    project, and the build runs elsewhere. The user's ``~/.npmrc`` and ``NPM_CONFIG_*`` apply anyway."""
+    if base is None:
+        return ""
+    home = Path.home().resolve()
+    for directory in [base.resolve(), *base.resolve().parents]:
+        if directory == home:
+            return ""  # the user config: npm reads it itself
+        candidate = directory / ".npmrc"
+        if candidate.is_file():
+            return candidate.read_text("utf-8")
+    return ""
+
+
+def registry_token_line(env: Mapping[str, str]) -> str:
+    """``//host/path/:_authToken=${JSPOLICY_NPM_TOKEN}`` for the configured registry when the token is set
+    (the cluster's token Secret); npm expands the variable, so the token is never written to disk."""
+    if not env.get("JSPOLICY_NPM_TOKEN"):
+        return ""
+    registry = env.get("NPM_CONFIG_REGISTRY") or env.get("npm_config_registry") or "https://registry.npmjs.org/"
+    parts = urlsplit(registry)
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"//{parts.netloc}{path}:_authToken=${{JSPOLICY_NPM_TOKEN}}\n"
+
+
+def _spec_identity(spec: str) -> str:
+    """A dependency as it enters the cache key: a ``file:`` path by its content, anything else as written."""
+    if not spec.startswith("file:"):
+        return spec
+    path = Path(spec.removeprefix("file:"))
+    digest = hashlib.sha256()
+    for file in _content_files(path):
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return "file-content:" + digest.hexdigest()
+
+
+def _content_files(path: Path) -> Iterator[Path]:
+    if path.is_file():
+        yield path
+        return
+    for file in sorted(path.rglob("*")):
+        parts = file.relative_to(path).parts
+        if file.is_file() and "node_modules" not in parts and ".git" not in parts:
+            yield file
+
+
+def _check_install_size(policy: str, modules: Path) -> None:
+    total = count = 0
+    for file in modules.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            count += 1
+            total += file.stat().st_size
+            if total > MAX_INSTALL_BYTES or count > MAX_INSTALL_FILES:
+                raise BuildError(
+                    f"js policy {policy}: its dependencies install more than {MAX_INSTALL_BYTES // 2**20} MiB or "
+                    f"{MAX_INSTALL_FILES} files"
+                )
+
+
+def _declares_dependencies(manifest: Path) -> bool:
+    try:
+        package = json.loads(manifest.read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(package, dict) and bool(package.get("dependencies"))
+
+
+def _describe(dependencies: Mapping[str, str]) -> str:
+    return ", ".join(f"{name}@{spec}" for name, spec in sorted(dependencies.items()))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, "utf-8")
+    partial.replace(path)
