@@ -1,0 +1,163 @@
+"""Policy projects (the jspolicy-sdk layout) built into the manifests ``@jspolicy/webpack-plugin`` writes.
+
+A project has one folder per policy, ``src/policies/<name>/`` with an entry module (``index.ts`` or
+``index.js``) and the policy's ``policy.yaml`` (a JsPolicy without javascript). Each builds into
+``<name>.yaml`` (policy.yaml as it is) and ``<name>.bundle.yaml`` (a JsPolicyBundle with the policy's
+apiVersion and metadata, ``spec.bundle`` = base64(gzip(bundle))): the names and shapes the SDK's
+PolicyBundlePlugin writes, so a project switches from webpack without changing its manifests.
+TypeScript projects are type-checked with the project's own ``tsc``, as the SDK's ``npm run compile``
+does; errors in installed packages' declarations do not fail the build (SDK projects only type-check
+with ``skipLibCheck``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jspolicy.bundler.build import Bundler, EntryFile
+from jspolicy.bundler.commands import CommandTimeoutError, run_tool
+from jspolicy.bundler.origin import entry_beside
+from jspolicy.resources.manifests import ManifestError, parse_yaml_documents
+from jspolicy.resources.policy import API_VERSION
+from jspolicy.resources.policyset import check_policy
+
+POLICY_FILE = "policy.yaml"
+SKIPPED_DIRECTORIES = {"node_modules", "dist", ".git"}
+TYPECHECK_TIMEOUT = 300.0
+# tsc --pretty false: "src/x.ts(3,5): error TS2345: Argument of type ..."
+_TSC_DIAGNOSTIC = re.compile(r"^(?P<file>[^\s(][^(]*)\((?P<line>\d+),(?P<column>\d+)\): error (?P<message>.*)$")
+
+
+class ProjectError(Exception):
+    """The directory is not a policy project (usage error)."""
+
+
+class TypeCheckError(Exception):
+    """The project's own files have type errors; the message lists them as file:line:column."""
+
+
+@dataclass(frozen=True)
+class ProjectPolicy:
+    name: str  # the folder under policies/, as the SDK plugin names its output files
+    manifest_path: Path
+    manifest_text: str
+    manifest: dict[str, Any]
+    entry: Path
+
+
+@dataclass(frozen=True)
+class BuiltPolicy:
+    policy: ProjectPolicy
+    bundle: dict[str, Any]  # the JsPolicyBundle object
+
+    def documents(self) -> str:
+        """The JsPolicy as written, then its bundle, as multi-document YAML."""
+        bundle = yaml.safe_dump(self.bundle, sort_keys=False)
+        return f"---\n{self.policy.manifest_text.strip()}\n---\n{bundle}"
+
+
+def discover(root: Path) -> list[ProjectPolicy]:
+    """Every ``policy.yaml`` with an entry module beside it, under ``src/`` (or the project itself)."""
+    if not root.is_dir():
+        raise ProjectError(f"{root}: no such directory")
+    base = root / "src" if (root / "src").is_dir() else root
+    found = [_read(root, manifest) for manifest in _policy_files(base)]
+    if not found:
+        raise ProjectError(
+            f"{root}: no policies found: expected src/policies/<name>/{POLICY_FILE} beside an index.ts or index.js"
+        )
+    names: dict[str, Path] = {}
+    for policy in found:
+        if policy.name in names:
+            raise ProjectError(f"{policy.manifest_path} and {names[policy.name]} both build {policy.name}.yaml")
+        names[policy.name] = policy.manifest_path
+    return sorted(found, key=lambda p: p.name)
+
+
+def _policy_files(base: Path) -> Iterator[Path]:
+    for path in sorted(base.rglob(POLICY_FILE)):
+        if SKIPPED_DIRECTORIES.isdisjoint(path.relative_to(base).parts) and entry_beside(path) is not None:
+            yield path
+
+
+def _read(root: Path, manifest_path: Path) -> ProjectPolicy:
+    text = manifest_path.read_text("utf-8")
+    documents = parse_yaml_documents(text, str(manifest_path))
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ProjectError(f"{manifest_path}: expected one JsPolicy")
+    manifest = documents[0]
+    if manifest.get("apiVersion") != API_VERSION or manifest.get("kind") != "JsPolicy":
+        raise ProjectError(f"{manifest_path}: expected a JsPolicy ({API_VERSION})")
+    try:
+        check_policy(manifest, str(manifest_path))
+    except ManifestError as error:
+        raise ProjectError(str(error)) from None
+    if (manifest.get("spec") or {}).get("javascript"):
+        raise ProjectError(f"{manifest_path}: spec.javascript is set, but the policy's code is its entry module")
+    entry = entry_beside(manifest_path)
+    assert entry is not None
+    parts = manifest_path.parent.relative_to(root).parts
+    name = "/".join(parts[parts.index("policies") + 1 :]) if "policies" in parts else manifest_path.parent.name
+    return ProjectPolicy(name or manifest_path.parent.name, manifest_path, text, manifest, entry)
+
+
+def typecheck(root: Path) -> None:
+    """``tsc --noEmit`` with the project's TypeScript; raises TypeCheckError for errors in its own files."""
+    if not (root / "tsconfig.json").is_file():
+        return
+    tsc = root / "node_modules" / ".bin" / "tsc"
+    if not tsc.exists():
+        raise ProjectError(
+            f"{root} is a TypeScript project but has no node_modules/.bin/tsc: run `npm install` first "
+            "(TypeScript is one of its devDependencies), or build with --no-typecheck"
+        )
+    try:
+        result = run_tool([str(tsc), "--noEmit", "--pretty", "false", "-p", "."], root, TYPECHECK_TIMEOUT)
+    except CommandTimeoutError as error:
+        raise TypeCheckError(str(error)) from None
+    if result.returncode == 0:
+        return
+    own = []
+    for line in result.stdout.splitlines():
+        found = _TSC_DIAGNOSTIC.match(line.strip())
+        if found is None or "node_modules" in Path(found["file"]).parts:
+            continue
+        own.append(f"{found['file']}:{found['line']}:{found['column']}: {found['message']}")
+    if own:
+        raise TypeCheckError("\n".join(own))
+    if not any(_TSC_DIAGNOSTIC.match(line.strip()) for line in result.stdout.splitlines()):
+        raise TypeCheckError(f"tsc failed: {result.output}")  # not a type error: a broken tsconfig, say
+
+
+def build_project(root: Path, bundler: Bundler, *, check_types: bool = True) -> list[BuiltPolicy]:
+    """Every policy of the project, bundled; raises ProjectError, TypeCheckError or BuildError."""
+    policies = discover(root)
+    if check_types:
+        typecheck(root)
+    built = []
+    for policy in policies:
+        result = bundler.build(EntryFile(str(policy.manifest["metadata"]["name"]), policy.entry, root))
+        metadata = policy.manifest.get("metadata") or {}
+        bundle = {"apiVersion": policy.manifest["apiVersion"], "kind": "JsPolicyBundle", "metadata": metadata,
+                  "spec": {"bundle": result.encoded}}  # fmt: skip
+        built.append(BuiltPolicy(policy, bundle))
+    return built
+
+
+def write(built: list[BuiltPolicy], out: Path) -> list[Path]:
+    """``<out>/<name>.yaml`` and ``<out>/<name>.bundle.yaml`` for each policy (nothing else is touched)."""
+    written = []
+    for item in built:
+        target = out / f"{item.policy.name}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(item.policy.manifest_text, "utf-8")
+        bundle = out / f"{item.policy.name}.bundle.yaml"
+        bundle.write_text(yaml.safe_dump(item.bundle, sort_keys=False), "utf-8")
+        written += [target, bundle]
+    return written
