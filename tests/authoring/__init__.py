@@ -1,0 +1,1 @@
+"""Tests of the TypeScript declarations and ``jspolicy init``."""
