@@ -2,7 +2,10 @@
 
 Offline tools need the same ``request`` a policy sees in a cluster: kind and
 resource (from the kind table), scope and namespace, userInfo, object and
-oldObject, and the operation's options.
+oldObject, and the operation's options. A CONNECT (``kubectl exec``, ``attach``,
+``port-forward``, ``proxy``) carries the connect options object (PodExecOptions
+...) instead, for the parent resource's subresource, named by the caller since
+options objects have no metadata.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 DEFAULT_USER = "kubernetes-admin"
 DEFAULT_GROUPS = ("system:masters", "system:authenticated")
+
+# The core/v1 options kinds the API server sends as the object of a CONNECT:
+# kind -> (parent resource, parent is namespaced, its subresource)
+CONNECT_OPTIONS: Mapping[str, tuple[str, bool, str]] = {
+    "PodExecOptions": ("pods", True, "exec"),
+    "PodAttachOptions": ("pods", True, "attach"),
+    "PodPortForwardOptions": ("pods", True, "portforward"),
+    "PodProxyOptions": ("pods", True, "proxy"),
+    "ServiceProxyOptions": ("services", True, "proxy"),
+    "NodeProxyOptions": ("nodes", False, "proxy"),
+}
+Key = tuple[str, str, str, str]  # a controller's object key: apiVersion, kind, namespace, name
 
 
 class RequestError(ValueError):
@@ -52,10 +67,19 @@ def build_request(
     user: UserInfo | None = None,
     subresource: str = "",
     dry_run: bool = False,
+    name: str = "",
+    namespace: str = "",
 ) -> dict[str, Any]:
-    """An admission.k8s.io/v1 AdmissionRequest, fields in the API's order."""
+    """An admission.k8s.io/v1 AdmissionRequest, fields in the API's order.
+
+    ``name`` and ``namespace`` name the object a CONNECT goes to (the pod of a ``kubectl exec``); other
+    requests take them from the object's metadata, as the API server does."""
     if operation not in OPERATIONS:
         raise RequestError(f"unknown operation {operation!r}; use one of {', '.join(OPERATIONS)}")
+    if operation != "CONNECT" and (name or namespace):
+        raise RequestError(f"a {operation} takes its name and namespace from the object's metadata")
+    if operation == "CONNECT" and obj is not None and is_connect_options(obj):
+        return _connect_request(obj, user=user, subresource=subresource, name=name, namespace=namespace)
     if operation == "DELETE":
         obj, old = None, old if old is not None else obj
     if operation == "UPDATE" and old is None:
@@ -70,14 +94,15 @@ def build_request(
             f"unknown kind {kind!r} in {api_version!r}: add its CustomResourceDefinition to the cluster state"
         )
     metadata = subject.get("metadata") or {}
-    name = str(metadata.get("name") or "")
-    namespace = ""
+    name = name or str(metadata.get("name") or "")
     if info.namespaced:
-        namespace = str(metadata.get("namespace") or "default")
+        namespace = namespace or str(metadata.get("namespace") or "default")
         obj, old = _in_namespace(obj, namespace), _in_namespace(old, namespace)
     elif kind == "Namespace" and info.group == "":
         namespace = name  # the API server reports a Namespace's own name here
         obj, old = _with_name_label(obj, name), _with_name_label(old, name)
+    else:
+        namespace = ""
     group, version = split_api_version(api_version)
     gvk = {"group": group, "version": version, "kind": kind}
     gvr = {"group": group, "version": version, "resource": info.plural}
@@ -100,6 +125,67 @@ def build_request(
         options=_options(operation),
     )
     return request
+
+
+def is_connect_options(obj: Mapping[str, Any]) -> bool:
+    """A core/v1 connect options object (no ObjectMeta: selectors never match it)."""
+    return obj.get("apiVersion") == "v1" and obj.get("kind") in CONNECT_OPTIONS
+
+
+def _connect_request(
+    options: Mapping[str, Any], *, user: UserInfo | None, subresource: str, name: str, namespace: str
+) -> dict[str, Any]:
+    """What the API server sends for a CONNECT: the options as kind and object, the parent resource with
+    the subresource, the parent's name and namespace, no oldObject and no operation options."""
+    kind = str(options["kind"])
+    plural, namespaced, expected = CONNECT_OPTIONS[kind]
+    subresource = subresource or expected
+    if subresource != expected:
+        raise RequestError(f"a {kind} is sent for {plural}/{expected}, not {plural}/{subresource}")
+    if not name:
+        raise RequestError(
+            f"a CONNECT to {plural}/{subresource} needs the {plural[:-1]}'s name ({kind} has no metadata)"
+        )
+    if namespaced:
+        namespace = namespace or "default"
+    elif namespace:
+        raise RequestError(f"{plural} are not namespaced: a CONNECT to {plural}/{subresource} has no namespace")
+    gvk = {"group": "", "version": "v1", "kind": kind}
+    gvr = {"group": "", "version": "v1", "resource": plural}
+    request: dict[str, Any] = {"uid": str(uuid.uuid4()), "kind": gvk, "resource": gvr, "subResource": subresource}
+    request.update(requestKind=dict(gvk), requestResource=dict(gvr), requestSubResource=subresource, name=name)
+    if namespace:
+        request["namespace"] = namespace
+    request.update(
+        operation="CONNECT",
+        userInfo=(user or UserInfo()).to_json(),
+        object=copy.deepcopy(dict(options)),
+        oldObject=None,
+        dryRun=False,
+        options=None,
+    )
+    return request
+
+
+def watched(kinds: KindRegistry, obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], Key]:
+    """``obj`` as a watch cache holds it (a namespaced object in its namespace, ``default`` when it names
+    none; a Namespace with its name label) and its controller key, so offline controller runs see what
+    the controller would."""
+    api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+    info = kinds.lookup(api_version, kind)
+    if info is None:
+        raise RequestError(
+            f"unknown kind {kind!r} in {api_version!r}: add its CustomResourceDefinition to the cluster state"
+        )
+    metadata = obj.get("metadata") or {}
+    name, namespace = str(metadata.get("name") or ""), ""
+    stored = obj
+    if info.namespaced:
+        namespace = str(metadata.get("namespace") or "default")
+        stored = _in_namespace(obj, namespace) or obj
+    elif kind == "Namespace" and info.group == "":
+        stored = _with_name_label(obj, name) or obj
+    return stored, (api_version, kind, namespace, name)
 
 
 def _in_namespace(obj: Mapping[str, Any] | None, namespace: str) -> Mapping[str, Any] | None:

@@ -43,6 +43,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--subresource", default="", help="send the request for a subresource (status, scale, exec, ...)"
     )
+    parser.add_argument(
+        "--name", default="", help="for CONNECT: the object connected to (the pod of an exec; options have no name)"
+    )
+    parser.add_argument("--namespace", default="", help="for CONNECT: that object's namespace (default: default)")
     parser.add_argument("--user", default=None, help="the requesting user (default kubernetes-admin)")
     parser.add_argument("--group", action="append", default=None, help="a group of the user (repeatable)")
     parser.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
@@ -69,6 +73,8 @@ def _old_object(path: str | None, operation: str) -> Mapping[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.name or args.namespace) and args.operation != "CONNECT":
+        raise CliError("--name and --namespace are for --operation CONNECT; other requests use the metadata")
     resources = resource_manifests(args.resource)
     old = _old_object(args.old, args.operation)
     user = user_from(args)
@@ -76,7 +82,16 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[tuple[str, str, str]] = []
     with OfflineSession.load(args.policies, args.cluster) as session:
         for manifest in resources:
-            for result in session.admit(args.operation, manifest.obj, old, user=user, subresource=args.subresource):
+            results = session.admit(
+                args.operation,
+                manifest.obj,
+                old,
+                user=user,
+                subresource=args.subresource,
+                name=args.name,
+                namespace=args.namespace,
+            )
+            for result in results:
                 if isinstance(result, Skipped):
                     skipped.append((result.policy.name, describe(manifest.obj), result.why))
                 else:
@@ -100,7 +115,9 @@ def describe(obj: Mapping[str, Any]) -> str:
 
 def entry(result: Evaluation) -> dict[str, Any]:
     outcome = result.outcome
-    metadata = result.resource.get("metadata") or {}
+    metadata = result.resource.get("metadata")
+    if metadata is None:  # a CONNECT's options: named by the request (the pod of an exec)
+        metadata = {k: result.request[k] for k in ("namespace", "name") if k in result.request}
     return {
         "policy": result.policy.name,
         "resource": {

@@ -4,18 +4,20 @@ Policies and bundles from files, cluster state from manifests (what get/list
 see and what namespaceSelectors match against), and the API server's part:
 build the AdmissionRequest, call only matching policies, mutating policies
 first (in name order, each seeing the previous one's result), then validating
-ones on the final object.
+ones on the final object. Controller policies get the controller's part
+instead: its request, operations and selectors.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
-from jspolicy.admission.matching import Match, match
-from jspolicy.admission.request import UserInfo, build_request
+from jspolicy.admission.matching import CONTROLLER_OPERATIONS, Match, controller_rule, controller_selects, match
+from jspolicy.admission.request import RequestError, UserInfo, build_request, controller_request, watched
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import Manifest, load_manifests
 from jspolicy.resources.policy import CONTROLLER, MUTATING, JsPolicy
@@ -54,9 +56,12 @@ class OfflineSession:
         self.engine = PolicyEngine(self.pool, self.cluster)
         self._owns_pool = owns_pool
 
-    def fork(self, extra_state: Iterable[Mapping[str, Any]]) -> OfflineSession:
-        """The same policies and warm pool, with more objects in the cluster."""
-        return OfflineSession(self.policies, [*self.state, *extra_state], self.pool, owns_pool=False)
+    def fork(self, extra_state: Iterable[Mapping[str, Any]] = ()) -> OfflineSession:
+        """The same policies and warm pool, with a cluster of its own: this session's objects (deep copies,
+        so neither side's writes reach the other) plus ``extra_state``. ``jspolicy test`` forks each case
+        from its suite, so a case never sees what an earlier case's policy created, updated or removed."""
+        state = copy.deepcopy([*self.state, *extra_state])
+        return OfflineSession(self.policies, state, self.pool, owns_pool=False)
 
     @classmethod
     def load(
@@ -105,6 +110,8 @@ class OfflineSession:
         user: UserInfo | None = None,
         only: Iterable[str] | None = None,
         subresource: str = "",
+        name: str = "",
+        namespace: str = "",
     ) -> list[Evaluation | Skipped]:
         """Send one request through every (or the ``only``) admission policies."""
         wanted = set(only) if only is not None else None
@@ -113,7 +120,9 @@ class OfflineSession:
         for policy in self.admission_order():
             if wanted is not None and policy.name not in wanted:
                 continue
-            evaluation = self.evaluate(policy, operation, current, old, user=user, subresource=subresource)
+            evaluation = self.evaluate(
+                policy, operation, current, old, user=user, subresource=subresource, name=name, namespace=namespace
+            )
             results.append(evaluation)
             if isinstance(evaluation, Evaluation) and evaluation.outcome.patched_object is not None:
                 current = evaluation.outcome.patched_object
@@ -128,11 +137,30 @@ class OfflineSession:
         *,
         user: UserInfo | None = None,
         subresource: str = "",
+        name: str = "",
+        namespace: str = "",
     ) -> Evaluation | Skipped:
-        request = build_request(self.cluster.kinds, operation, obj, old, user=user, subresource=subresource)
-        matched: Match = match(policy, request, self.cluster.namespace_labels, self.cluster.kinds)
-        if not matched.called:
-            return Skipped(policy, matched.why)
+        """One policy on one request, if it would be called: the API server's rules for webhook policies,
+        the controller's for controller policies (``name``/``namespace``: the target of a CONNECT)."""
+        if policy.type == CONTROLLER:
+            controller = self._controller_request(policy, operation, obj, old, subresource)
+            if isinstance(controller, Skipped):
+                return controller
+            request = controller
+        else:
+            request = build_request(
+                self.cluster.kinds,
+                operation,
+                obj,
+                old,
+                user=user,
+                subresource=subresource,
+                name=name,
+                namespace=namespace,
+            )
+            matched: Match = match(policy, request, self.cluster.namespace_labels, self.cluster.kinds)
+            if not matched.called:
+                return Skipped(policy, matched.why)
         try:
             program = self.policies.program(policy.name)
         except ProgramError as error:
@@ -141,6 +169,37 @@ class OfflineSession:
             outcome = self.engine.evaluate(policy, program, request)
         subject = request.get("object") or request.get("oldObject") or {}
         return Evaluation(policy, operation, subject, request, outcome)
+
+    def _controller_request(
+        self,
+        policy: JsPolicy,
+        operation: str,
+        obj: Mapping[str, Any] | None,
+        old: Mapping[str, Any] | None,
+        subresource: str,
+    ) -> dict[str, Any] | Skipped:
+        """The request the controller would send for this event, or why it would not run the policy. A
+        deleted object is sent only when it has a deletionTimestamp (a vanished one is a DELETE without
+        object); the old object only with UPDATE."""
+        subject = obj if obj is not None else old
+        if subject is None:
+            raise RequestError("no object given")
+        if operation in CONTROLLER_OPERATIONS and not subresource:
+            watched(self.cluster.kinds, subject)  # an unknown kind is bad input, as for webhook policies
+        api_version, kind = str(subject.get("apiVersion", "")), str(subject.get("kind", ""))
+        rule = controller_rule(policy, operation, api_version, kind, self.cluster.kinds, subresource)
+        if not rule.called:
+            return Skipped(policy, rule.why)
+        if operation == "UPDATE" and (obj is None or old is None):
+            raise RequestError("an UPDATE needs the old object (--old)")
+        stored, key = watched(self.cluster.kinds, subject)
+        selected = controller_selects(policy, stored, self.cluster.namespace_labels)
+        if not selected.called:
+            return Skipped(policy, selected.why)
+        if operation == "DELETE" and not (stored.get("metadata") or {}).get("deletionTimestamp"):
+            return controller_request(operation, None, key=key, old=None)
+        previous = watched(self.cluster.kinds, old)[0] if operation == "UPDATE" and old is not None else None
+        return controller_request(operation, stored, key=key, old=previous)
 
 
 def resource_manifests(paths: Iterable[str]) -> list[Manifest]:

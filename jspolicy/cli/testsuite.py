@@ -2,7 +2,9 @@
 
 A suite file (``*.test.yaml`` when found in a directory) names the policies to
 load, optional cluster state, and cases; each case admits one resource to one
-policy and checks the outcome. The format is documented in docs/testing.md.
+policy and checks the outcome. Each case runs on its own copy of the suite's
+cluster (plus the case's ``cluster``), so what one case's policy writes is never
+seen by the next. The format is documented in docs/testing.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ CASE_KEYS = {
     "resource",
     "operation",
     "subresource",
+    "requestName",
+    "requestNamespace",
     "oldResource",
     "user",
     "groups",
@@ -207,12 +211,35 @@ def _run_case(session: OfflineSession, case: Any, base: Path, label: str) -> Cas
     if case.get("user") is not None or case.get("groups") is not None:
         groups = _string_list(case, "groups", label)
         user = UserInfo(username=str(case.get("user") or "kubernetes-admin"), groups=[*groups, "system:authenticated"])
+    request_name, request_namespace = _connect_target(case, operation, label)
     extra = _objects(case.get("cluster"), base, f"{label}: cluster")
-    target = session.fork(extra) if extra else session
+    target = session.fork(extra)  # a fresh copy per case: earlier cases' writes stay behind
     subresource = str(case.get("subresource") or "")
     policy = session.policies.policies[policy_name]
-    result = target.evaluate(policy, operation, resource, old, user=user, subresource=subresource)
+    result = target.evaluate(
+        policy,
+        operation,
+        resource,
+        old,
+        user=user,
+        subresource=subresource,
+        name=request_name,
+        namespace=request_namespace,
+    )
     return _check(label, expect, result)
+
+
+def _connect_target(case: Mapping[str, Any], operation: str, label: str) -> tuple[str, str]:
+    """``requestName``/``requestNamespace``: what a CONNECT goes to (the pod of an exec), since its options
+    object has no metadata; other requests are named by their object, so the keys are refused there."""
+    values: list[str] = []
+    for key in ("requestName", "requestNamespace"):
+        value = case.get(key)
+        if value is not None and (operation != "CONNECT" or not isinstance(value, str) or not value):
+            why = "a non-empty string" if operation == "CONNECT" else "only for CONNECT (others use metadata)"
+            raise SuiteError(f"{label}: '{key}' is {why}")
+        values.append(value or "")
+    return values[0], values[1]
 
 
 def _check(label: str, expect: Mapping[str, Any], result: Any) -> CaseResult:

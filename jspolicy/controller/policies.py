@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from jspolicy.admission.evaluate import PolicyEngine
+from jspolicy.admission.matching import controller_selects
 from jspolicy.admission.request import controller_request
 from jspolicy.cluster.informer import InformerFactory
 from jspolicy.controller.workqueue import WorkQueue
-from jspolicy.resources.labels import from_label_selector
 from jspolicy.resources.policy import JsPolicy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import PolicyProgram
@@ -162,18 +162,15 @@ class _Runner:
         return handle
 
     def _selected(self, obj: Mapping[str, Any]) -> bool:
-        policy = self.policy
-        metadata = obj.get("metadata") or {}
-        if not from_label_selector(policy.object_selector).matches(metadata.get("labels")):
-            return False
-        namespace = metadata.get("namespace")
-        if namespace and policy.namespace_selector:
-            found = self._namespaces.get("", str(namespace))
-            if found is None:
-                return False
-            labels = (found.get("metadata") or {}).get("labels")
-            return from_label_selector(policy.namespace_selector).matches(labels)
-        return True
+        """The one rule ``jspolicy test`` also applies (admission.matching.controller_selects)."""
+        return controller_selects(self.policy, obj, self._namespace_labels).called
+
+    def _namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        """A Namespace's labels from the watch cache; None when it is not (yet) there."""
+        found = self._namespaces.get("", name)
+        if found is None:
+            return None
+        return (found.get("metadata") or {}).get("labels") or {}
 
     def _work(self) -> None:
         self.queue.serve(self._process, self._dropped)
