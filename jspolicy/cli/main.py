@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from jspolicy.admission.request import RequestError
-from jspolicy.cli import apply, bench, dev, init, manifests, review, serve, testsuite, webhook_config
+from jspolicy.cli import apply, bench, build, dev, init, manifests, review, serve, testsuite, webhook_config
 from jspolicy.cli.session import CliError
 from jspolicy.resources.manifests import ManifestError
 from jspolicy.runtime.settings import SettingsError
@@ -29,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
         help="default: INFO for servers (serve), WARNING for the other commands",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (apply, review, testsuite, bench, serve, webhook_config, dev, manifests, init):
+    for module in (apply, review, testsuite, bench, serve, webhook_config, dev, manifests, init, build):
         module.add_parser(commands)
     return root
 
