@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -10,11 +11,13 @@ import pytest
 
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.request import UserInfo, build_request
+from jspolicy.bundler.tools import ToolError
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.program import PolicyProgram
 from jspolicy.runtime.settings import RuntimeSettings
+from tests.npmregistry import NpmRegistry, RegistryError
 
 pytest_plugins = ["tests.controlplane"]
 
@@ -78,3 +81,31 @@ def evaluator(pool: RuntimePool) -> Evaluate:
 def evaluate(pool: RuntimePool) -> Evaluate:
     """The evaluator on the shared session pool."""
     return evaluator(pool)
+
+
+@pytest.fixture(scope="session")
+def npm_registry() -> Iterator[NpmRegistry]:
+    """A loopback npm registry (verdaccio, no uplinks) anyone may read; publish with ``npm_registry.publish``."""
+    with _started_registry(private=False) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def private_npm_registry() -> Iterator[NpmRegistry]:
+    """A loopback npm registry that serves packages only with ``private_npm_registry.token``."""
+    with _started_registry(private=True) as registry:
+        yield registry
+
+
+@contextlib.contextmanager
+def _started_registry(*, private: bool) -> Iterator[NpmRegistry]:
+    registry = NpmRegistry(private=private)
+    try:
+        registry.start()
+    except (RegistryError, ToolError) as error:
+        registry.close()
+        pytest.fail(f"cannot start the loopback npm registry: {error}", pytrace=False)
+    try:
+        yield registry
+    finally:
+        registry.close()

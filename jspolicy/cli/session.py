@@ -18,11 +18,14 @@ from typing import Any
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.matching import CONTROLLER_OPERATIONS, Match, controller_rule, controller_selects, match
 from jspolicy.admission.request import RequestError, UserInfo, build_request, controller_request, watched
+from jspolicy.bundler.build import Bundler
+from jspolicy.bundler.origin import BuildFailedError, CodeSource, resolve_program
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import Manifest, load_manifests
 from jspolicy.resources.policy import CONTROLLER, MUTATING, JsPolicy
-from jspolicy.resources.policyset import PolicySet, ProgramError
+from jspolicy.resources.policyset import PolicySet
 from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.runtime.settings import RuntimeSettings
 
 
@@ -47,9 +50,16 @@ class Skipped:
 
 class OfflineSession:
     def __init__(
-        self, policies: PolicySet, cluster: Iterable[Mapping[str, Any]], pool: RuntimePool, *, owns_pool: bool = True
+        self,
+        policies: PolicySet,
+        cluster: Iterable[Mapping[str, Any]],
+        pool: RuntimePool,
+        *,
+        owns_pool: bool = True,
+        programs: Mapping[str, PolicyProgram | ProgramError] | None = None,
     ) -> None:
         self.policies = policies
+        self.programs = dict(programs) if programs is not None else load_programs(policies, require_code=False)
         self.state = list(cluster)
         self.cluster = MemoryCluster(self.state)
         self.pool = pool
@@ -61,7 +71,7 @@ class OfflineSession:
         so neither side's writes reach the other) plus ``extra_state``. ``jspolicy test`` forks each case
         from its suite, so a case never sees what an earlier case's policy created, updated or removed."""
         state = copy.deepcopy([*self.state, *extra_state])
-        return OfflineSession(self.policies, state, self.pool, owns_pool=False)
+        return OfflineSession(self.policies, state, self.pool, owns_pool=False, programs=self.programs)
 
     @classmethod
     def load(
@@ -72,19 +82,24 @@ class OfflineSession:
         *,
         require_code: bool = True,
     ) -> OfflineSession:
-        """``require_code``: a policy without usable JavaScript is bad input (otherwise a 500 answer)."""
+        """Policies whose source needs bundling are built here, through the build cache. A policy that does
+        not build is bad input; ``require_code``: so is one without code (otherwise it answers a 500)."""
         policy_paths = list(policy_paths)
         policies = PolicySet.from_manifests(load_manifests(policy_paths))
         if not policies.policies:
             raise CliError("no JsPolicy found in " + ", ".join(policy_paths))
-        if require_code:
-            for name in policies.policies:
-                try:
-                    policies.program(name)
-                except ProgramError as error:
-                    raise CliError(f"{policies.sources[name]}: {error}") from None
+        programs = load_programs(policies, require_code=require_code)
         state = [m.obj for m in load_manifests(cluster_paths)]
-        return cls(policies, state, RuntimePool(settings or RuntimeSettings.from_env()))
+        return cls(policies, state, RuntimePool(settings or RuntimeSettings.from_env()), programs=programs)
+
+    def program(self, name: str) -> PolicyProgram:
+        """The policy's code as loaded; raises the ProgramError it has instead (answered as a 500)."""
+        program = self.programs.get(name)
+        if program is None:
+            raise ProgramError(f"no JsPolicy named {name}")
+        if isinstance(program, ProgramError):
+            raise program
+        return program
 
     def close(self) -> None:
         if self._owns_pool:
@@ -162,7 +177,7 @@ class OfflineSession:
             if not matched.called:
                 return Skipped(policy, matched.why)
         try:
-            program = self.policies.program(policy.name)
+            program = self.program(policy.name)
         except ProgramError as error:
             outcome = self.engine.evaluate(policy, error, request)
         else:
@@ -200,6 +215,22 @@ class OfflineSession:
             return controller_request(operation, None, key=key, old=None)
         previous = watched(self.cluster.kinds, old)[0] if operation == "UPDATE" and old is not None else None
         return controller_request(operation, stored, key=key, old=previous)
+
+
+def load_programs(policies: PolicySet, *, require_code: bool = True) -> dict[str, PolicyProgram | ProgramError]:
+    """Each policy's code, bundled where it must be (one bundler for the whole load)."""
+    bundler = Bundler()
+    programs: dict[str, PolicyProgram | ProgramError] = {}
+    for name in sorted(policies.policies):
+        try:
+            programs[name] = resolve_program(CodeSource.of(policies, name), bundler)
+        except BuildFailedError as error:
+            raise CliError(f"{policies.sources[name]}: {error}") from None
+        except ProgramError as error:
+            if require_code:
+                raise CliError(f"{policies.sources[name]}: {error}") from None
+            programs[name] = error
+    return programs
 
 
 def resource_manifests(paths: Iterable[str]) -> list[Manifest]:

@@ -13,13 +13,13 @@ import pytest
 
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.cluster.access import ClusterError, WriteResult
 from jspolicy.cluster.informer import ADDED, InformerFactory
 from jspolicy.cluster.kube import KubeCluster
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.kinds import KindRegistry
 from jspolicy.resources.labels import parse_selector
-from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.runtime.pool import RuntimePool
 from tests.conftest import make_policy, pod
 from tests.kube.livecluster import config_map, new_namespace, wait_for

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
+from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.resources.bundle import MAX_BUNDLE_BYTES, BundleError, bundle_hash, decode_bundle, encode_bundle
 from jspolicy.resources.fielderrors import aggregate
 from jspolicy.resources.manifests import Manifest, ManifestError, load_manifests
 from jspolicy.resources.policy import API_VERSION, JsPolicy
-from jspolicy.bundler.origin import CodeSource, resolve_program
 from jspolicy.resources.policyset import PolicySet
-from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.resources.validation import validate_policy
+from jspolicy.runtime.program import PolicyProgram, ProgramError
 
 NAME = "bundled.policies.company.tld"
 

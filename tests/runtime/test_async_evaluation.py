@@ -11,8 +11,8 @@ import pytest
 
 from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.request import build_request
-from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.bundler.origin import CodeSource, resolve_program
+from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from tests.conftest import POD, make_policy

@@ -17,8 +17,8 @@ import pytest
 
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
-from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.bundler.origin import CodeSource, resolve_program
+from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.runtime import v8
 from jspolicy.runtime.context import PolicyContext
 from jspolicy.runtime.program import PolicyProgram, RawResult

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from jspolicy.resources.bundle import encode_bundle
-from jspolicy.runtime.program import ProgramError
 from jspolicy.runtime.pool import RuntimePool
-from jspolicy.runtime.program import PolicyProgram
+from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.server.store import PolicyStore
 
