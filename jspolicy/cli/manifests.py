@@ -43,6 +43,18 @@ def add_parser(commands: Any) -> None:
         default=renderer.DEFAULT_POLICY_REPORT_MAX_EVENTS,
         help="results kept per report (default %(default)s)",
     )
+    parser.add_argument(
+        "--npm-registry",
+        default="",
+        metavar="URL",
+        help="the registry the leader installs policies' npm dependencies from (NPM_CONFIG_REGISTRY)",
+    )
+    parser.add_argument(
+        "--npm-token-secret",
+        default="",
+        metavar="SECRET",
+        help="a Secret in the namespace whose key 'token' authenticates to that registry",
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             env=env,
             policy_reports=args.policy_reports,
             policy_report_max_events=args.policy_report_max_events,
+            npm_registry=args.npm_registry,
+            npm_token_secret=args.npm_token_secret,
         )
     except ValueError as error:
         raise CliError(str(error)) from None

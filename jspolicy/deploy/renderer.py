@@ -30,7 +30,15 @@ TEMPLATES = (
     "install/deployment.yaml",
     "install/webhook.yaml",
 )
-FIXED_ENV = ("KUBE_NAMESPACE", "JSPOLICY_CERT_DIR", "ENABLE_POLICY_REPORTS", "POLICY_REPORT_MAX_EVENTS")
+FIXED_ENV = (
+    "KUBE_NAMESPACE",
+    "JSPOLICY_CERT_DIR",
+    "JSPOLICY_CACHE_DIR",
+    "ENABLE_POLICY_REPORTS",
+    "POLICY_REPORT_MAX_EVENTS",
+    "NPM_CONFIG_REGISTRY",
+    "JSPOLICY_NPM_TOKEN",
+)
 POLICY_REPORT_RULE: dict[str, Any] = {
     "apiGroups": ["wgpolicyk8s.io"],
     "resources": ["policyreports", "clusterpolicyreports"],
@@ -39,6 +47,7 @@ POLICY_REPORT_RULE: dict[str, Any] = {
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_]+)\}")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
@@ -60,6 +69,8 @@ def render(
     env: Mapping[str, str] | None = None,
     policy_reports: bool = False,
     policy_report_max_events: int = DEFAULT_POLICY_REPORT_MAX_EVENTS,
+    npm_registry: str = "",
+    npm_token_secret: str = "",
 ) -> list[dict[str, Any]]:
     """Every object of an install in apply order: Namespace, CRDs, RBAC, Service, Deployment, PDB, core webhook.
 
@@ -67,7 +78,9 @@ def render(
 
     ``env`` adds container environment variables (sorted by name, after the fixed ones),
     the way the chart's ``env`` map does; ``policy_reports`` sets ENABLE_POLICY_REPORTS and
-    grants the wgpolicyk8s.io rule, like the chart's ``policyReports.enabled``.
+    grants the wgpolicyk8s.io rule, like the chart's ``policyReports.enabled``. ``npm_registry`` and
+    ``npm_token_secret`` (a Secret with key ``token``) are where the leader's bundler installs npm
+    dependencies from, like the chart's ``bundler.registry`` and ``bundler.tokenSecret``.
     """
     if not _DNS_LABEL.fullmatch(namespace):
         raise ValueError(f"namespace {namespace!r} is not a DNS-1123 label")
@@ -98,6 +111,13 @@ def render(
             {"name": "POLICY_REPORT_MAX_EVENTS", "value": str(policy_report_max_events)},
         ]
         _find(objects, "ClusterRole", "jspolicy")["rules"].append(copy.deepcopy(POLICY_REPORT_RULE))
+    if npm_registry:
+        container["env"].append({"name": "NPM_CONFIG_REGISTRY", "value": npm_registry})
+    if npm_token_secret:
+        if not _DNS_SUBDOMAIN.fullmatch(npm_token_secret):
+            raise ValueError(f"npm token Secret {npm_token_secret!r} is not a valid Secret name")
+        secret = {"secretKeyRef": {"name": npm_token_secret, "key": "token"}}
+        container["env"].append({"name": "JSPOLICY_NPM_TOKEN", "valueFrom": secret})
     container["env"] += [{"name": name, "value": extra[name]} for name in sorted(extra)]
     return objects
 

@@ -84,6 +84,20 @@ def test_shared_values_map_onto_renderer_options(helm: Path) -> None:
     assert find(charted, "Deployment")["spec"]["replicas"] == 3
 
 
+def test_bundler_values_map_onto_renderer_options(helm: Path) -> None:
+    registry = "https://npm.company.tld/repository/npm/"
+    charted = helm_template(
+        helm, *("--set", f"image={IMAGE}", "--set", f"bundler.registry={registry}", "--set", "bundler.tokenSecret=npm")
+    )
+    assert_same(charted, render(NAMESPACE, IMAGE, npm_registry=registry, npm_token_secret="npm"))
+    env = {e["name"]: e for e in container(charted)["env"]}
+    assert env["NPM_CONFIG_REGISTRY"]["value"] == registry
+    assert env["JSPOLICY_NPM_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "npm", "key": "token"}}
+    assert env["JSPOLICY_CACHE_DIR"]["value"] == "/var/cache/jspolicy"
+    mounts = {m["mountPath"] for m in container(charted)["volumeMounts"]}
+    assert "/var/cache/jspolicy" in mounts
+
+
 def test_a_single_replica_has_no_disruption_budget_on_both_sides(helm: Path) -> None:
     charted = helm_template(helm, "--set", f"image={IMAGE}", "--set", "replicaCount=1")
     assert_same(charted, render(NAMESPACE, IMAGE, replicas=1))
@@ -140,7 +154,7 @@ def test_deployment_values(helm: Path, tmp_path: Path) -> None:
     assert spec["priorityClassName"] == "system-cluster-critical"
     assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"} and spec["tolerations"] == values["tolerations"]
     assert "affinity" not in spec and "topologySpreadConstraints" not in spec
-    assert [v["name"] for v in spec["volumes"]] == ["tmp", "serving-certs", "npmrc"]
+    assert [v["name"] for v in spec["volumes"]] == ["tmp", "bundle-cache", "serving-certs", "npmrc"]
     main = container(objects)
     assert main["args"] == ["--log-json"]
     assert main["volumeMounts"][-1]["name"] == "npmrc"

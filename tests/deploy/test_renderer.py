@@ -158,12 +158,14 @@ def test_writable_paths_are_empty_dirs_and_the_cert_dir_is_the_servers() -> None
     items = objects()
     volumes = {v["name"]: v for v in pod_spec(items)["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container(items)["volumeMounts"]}
-    assert set(mounts) == {"/tmp", CERT_DIR}
+    assert set(mounts) == {"/tmp", CERT_DIR, "/var/cache/jspolicy"}
     for name in mounts.values():
         assert set(volumes[name]) == {"name", "emptyDir"}
     assert volumes[mounts[CERT_DIR]]["emptyDir"]["medium"] == "Memory"
+    assert volumes[mounts["/var/cache/jspolicy"]]["emptyDir"]["sizeLimit"] == "2Gi"  # the bundler's, bounded
     env = {e["name"]: e.get("value") for e in container(items)["env"]}
     assert env["JSPOLICY_CERT_DIR"] == CERT_DIR
+    assert env["JSPOLICY_CACHE_DIR"] == "/var/cache/jspolicy"
 
 
 def test_probes_hit_the_health_port_and_the_service_the_webhook_port() -> None:
@@ -214,7 +216,7 @@ def test_no_secret_in_the_manifests() -> None:
 def test_extra_env_and_policy_reports() -> None:
     items = objects(env={"VM_POOL_SIZE": "8", "DEBUG": "true"}, policy_reports=True, policy_report_max_events=7)
     env = [(e["name"], e.get("value")) for e in container(items)["env"]]
-    assert env[2:] == [("ENABLE_POLICY_REPORTS", "true"), ("POLICY_REPORT_MAX_EVENTS", "7"), ("DEBUG", "true"),
+    assert env[3:] == [("ENABLE_POLICY_REPORTS", "true"), ("POLICY_REPORT_MAX_EVENTS", "7"), ("DEBUG", "true"),
                        ("VM_POOL_SIZE", "8")]  # fmt: skip
     report_rules = [r for _, r in rules(items) if "wgpolicyk8s.io" in r["apiGroups"]]
     assert report_rules and not [r for _, r in rules(objects()) if "wgpolicyk8s.io" in r["apiGroups"]]
