@@ -10,12 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# jspolicy/library and jspolicy/deploy/manifests are symlinks to policies/ and webhook-config/:
-# all three are copied so the wheel picks up their files.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 
+# jspolicy/library and jspolicy/deploy/manifests are symlinks to policies/ and webhook-config/:
+# all three are copied so the wheel picks up their files.
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY jspolicy ./jspolicy
