@@ -264,21 +264,6 @@ def test_a_policy_without_code_gets_its_webhook_when_its_bundle_appears(
     control_plane.kubectl("delete", "jspolicy", name)
 
 
-def test_npm_dependencies_get_a_clear_condition_and_no_webhook(control_plane: ControlPlane, server: Replica) -> None:
-    name = "npm.e2e.jspolicy.com"
-    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": name},
-              "spec": {"operations": ["CREATE"], "resources": ["pods"], "dependencies": {"lodash": "^4.17.21"},
-                       "javascript": 'import _ from "lodash";\nif (_.isEmpty(request.object)) deny("e");'}}  # fmt: skip
-    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
-    found = wait_for(lambda: (get_json(control_plane, "jspolicy", name) or {}).get("status", {}).get("conditions"),
-                     what="conditions")  # fmt: skip
-    compiled = next(c for c in found if c["type"] == "BundleCompiled")
-    assert compiled["status"] == "False" and compiled["reason"] == "CompileFailed"
-    assert "not supported yet" in compiled["message"]
-    assert not owned_configurations(control_plane, name)
-    control_plane.kubectl("delete", "jspolicy", name)
-
-
 def test_requeue_runs_a_controller_policy_again_with_backoff(control_plane: ControlPlane, server: Replica) -> None:
     ns = namespace(control_plane)
     name = "requeue.e2e.jspolicy.com"
