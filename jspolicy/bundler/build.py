@@ -195,7 +195,9 @@ class Bundler:
         with locked(self.settings.cache_dir / "locks" / f"deps-{key}"):
             if (installed / "node_modules").is_dir():
                 return installed / "node_modules"
-            staging = Path(tempfile.mkdtemp(prefix="install-", dir=self.settings.cache_dir))
+            # Beside its final place: npm links `file:` dependencies by relative paths, which must survive the rename.
+            installed.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".install-", dir=installed.parent))
             try:
                 package = {"name": "jspolicy-bundle", "version": "1.0.0", "private": True,
                            "description": f"dependencies of js policy {source.policy}", "license": "UNLICENSED",
@@ -206,7 +208,6 @@ class Bundler:
                     (staging / ".npmrc").write_text(npmrc, "utf-8")
                 self._npm(source.policy, staging, "install", f"dependencies {_describe(source.dependencies)}")
                 _check_install_size(source.policy, staging / "node_modules")
-                installed.parent.mkdir(parents=True, exist_ok=True)
                 shutil.rmtree(installed, ignore_errors=True)
                 staging.replace(installed)
             finally:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from jspolicy.bundler.build import BuildError, Bundler, EntryFile, InlineSource
 from jspolicy.resources.bundle import BundleError, decode_bundle
+from jspolicy.resources.manifests import block_scalar_line
 from jspolicy.resources.policy import JsPolicy
 from jspolicy.resources.policyset import PolicySet
 from jspolicy.runtime.program import PolicyProgram, ProgramError
@@ -32,6 +33,9 @@ BUNDLE_HASH_ANNOTATION = "policy.jspolicy.com/bundle-hash"
 
 # An ESM import or a CommonJS require of a package: only a bundler can resolve these.
 _MODULE_USE = re.compile(r"""(?m)^\s*import\s*(?:[\w*{]|["'])|\bimport\s*\(|\brequire\s*\(\s*["'`]""")
+
+# How build errors name a line of spec.javascript: "spec.javascript line 3: ..." (V8), "spec.javascript:3:7: ..."
+_JAVASCRIPT_LINE = re.compile(r"spec\.javascript(?: line |:)(\d+)")
 
 Kind = Literal["inline", "build", "entry", "bundle"]
 
@@ -128,3 +132,14 @@ def bundle_source(name: str, bundle: Mapping[str, Any]) -> str:
         return decode_bundle(encoded)
     except BundleError as error:
         raise ProgramError(f"error decompressing javascript bundle for js policy {name}: {error}") from None
+
+
+def manifest_location(policies: PolicySet, name: str, message: str) -> str:
+    """Where a policy's build error is: its manifest, and the file line when the message names a line of
+    an inline ``javascript: |`` block."""
+    source = policies.sources[name]
+    path, found = policies.paths.get(name), _JAVASCRIPT_LINE.search(message)
+    if path is None or found is None:
+        return source
+    base = block_scalar_line(path, policies.documents.get(name, 0), ("spec", "javascript"))
+    return source if base is None else f"{path}:{base + int(found[1])}"

@@ -19,7 +19,7 @@ from jspolicy.admission.evaluate import AdmissionOutcome, PolicyEngine
 from jspolicy.admission.matching import CONTROLLER_OPERATIONS, Match, controller_rule, controller_selects, match
 from jspolicy.admission.request import RequestError, UserInfo, build_request, controller_request, watched
 from jspolicy.bundler.build import Bundler
-from jspolicy.bundler.origin import BuildFailedError, CodeSource, resolve_program
+from jspolicy.bundler.origin import BuildFailedError, CodeSource, manifest_location, resolve_program
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import Manifest, load_manifests
 from jspolicy.resources.policy import CONTROLLER, MUTATING, JsPolicy
@@ -225,7 +225,7 @@ def load_programs(policies: PolicySet, *, require_code: bool = True) -> dict[str
         try:
             programs[name] = resolve_program(CodeSource.of(policies, name), bundler)
         except BuildFailedError as error:
-            raise CliError(f"{policies.sources[name]}: {error}") from None
+            raise CliError(f"{manifest_location(policies, name, str(error))}: {error}") from None
         except ProgramError as error:
             if require_code:
                 raise CliError(f"{policies.sources[name]}: {error}") from None

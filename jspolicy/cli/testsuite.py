@@ -50,6 +50,9 @@ EXPECT_KEYS = {
 }
 
 
+EXIT_BAD_INPUT = 2
+
+
 class SuiteError(Exception):
     """A suite or case that cannot run; the message names the file and case."""
 
@@ -60,6 +63,7 @@ class CaseResult:
     failures: list[str] = field(default_factory=list)
     prints: list[str] = field(default_factory=list)
     error: str | None = None
+    bad_input: bool = False  # the suite's policies do not load or build: exit 2, as in `apply`
 
     @property
     def passed(self) -> bool:
@@ -94,8 +98,10 @@ def discover(paths: list[str]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     passed = failed = 0
+    bad_input = False
     for suite in discover(args.paths):
         for result in run_suite(suite):
+            bad_input = bad_input or result.bad_input
             if result.passed:
                 passed += 1
                 print(f"PASS  {result.label}")
@@ -107,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             for line in result.prints:
                 print(f"      print: {line}")
     print(f"{passed} passed, {failed} failed")
+    if bad_input:
+        return EXIT_BAD_INPUT
     return 0 if failed == 0 else 1
 
 
@@ -115,10 +123,14 @@ def run_suite(path: Path) -> Iterator[CaseResult]:
         suite = _load_suite(path)
         base = path.parent
         policies = [str(base / p) for p in _string_list(suite, "policies", str(path), required=True)]
-        session = OfflineSession.load(policies, [])
         shared_state = _objects(suite.get("cluster"), base, f"{path}: cluster")
     except (SuiteError, CliError, ManifestError) as error:
         yield CaseResult(str(path), error=str(error))
+        return
+    try:
+        session = OfflineSession.load(policies, [])
+    except (CliError, ManifestError) as error:
+        yield CaseResult(str(path), error=str(error), bad_input=True)
         return
     with session:
         suite_session = session.fork(shared_state)

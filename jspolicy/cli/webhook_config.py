@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from jspolicy.cli.session import CliError
+from jspolicy.cli.session import CliError, load_programs
 from jspolicy.resources.manifests import load_manifests
 from jspolicy.resources.policyset import PolicySet
 from jspolicy.resources.webhooks import webhook_configuration
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.url.startswith("https://"):
         raise CliError(f"--url must be an https:// URL (the API server only calls webhooks over TLS), got {args.url}")
     policies = PolicySet.from_manifests(load_manifests(args.policies))
+    load_programs(policies, require_code=False)  # a policy that does not build gets no webhook: bad input
     host = urllib.parse.urlsplit(args.url).hostname or ""
     cert_dir = Path(args.cert_dir)
     # Keep the names the serving certificate already has (e.g. serve's --cert-san), add the URL's host.

@@ -8,7 +8,7 @@ and the document.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Manifest:
     obj: dict[str, Any]
     source: str  # "file" or "file (document N)"
     path: Path | None = None  # the file it was read from
+    document: int = 0  # its YAML document in that file (0-based)
 
     @property
     def kind(self) -> str:
@@ -95,6 +96,33 @@ def load_manifests(paths: Iterable[str]) -> list[Manifest]:
     return manifests
 
 
+def block_scalar_line(path: Path, document: int, keys: tuple[str, ...]) -> int | None:
+    """The file line (1-based) just before the first line of a literal or folded block scalar (``key: |``),
+    so that line N of the value is file line ``result + N``; None when the value is not a block scalar."""
+    try:
+        nodes = list(yaml.compose_all(path.read_text("utf-8"), Loader=_Loader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    # The documents parse_yaml_documents keeps (it drops empty ones), in the same order.
+    nodes = [
+        n for n in nodes if n is not None and not (isinstance(n, yaml.ScalarNode) and n.value in ("", "null", "~"))
+    ]
+    if document >= len(nodes):
+        return None
+    node: yaml.Node = nodes[document]
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        found = next((value for name, value in node.value if isinstance(name, yaml.ScalarNode) and name.value == key),
+                     None)  # fmt: skip
+        if found is None:
+            return None
+        node = found
+    if not isinstance(node, yaml.ScalarNode) or node.style not in ("|", ">"):
+        return None
+    return int(node.start_mark.line) + 1
+
+
 def load_file(path: Path) -> list[Manifest]:
     try:
         text = path.read_text("utf-8")
@@ -104,7 +132,7 @@ def load_file(path: Path) -> list[Manifest]:
     manifests: list[Manifest] = []
     for index, document in enumerate(documents, start=1):
         source = str(path) if len(documents) == 1 else f"{path} (document {index})"
-        manifests.extend(_objects(document, source, path))
+        manifests.extend(replace(m, document=index - 1) for m in _objects(document, source, path))
     return manifests
 
 

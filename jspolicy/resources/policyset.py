@@ -37,6 +37,7 @@ class PolicySet:
     bundles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)  # the files policies were read from
+    documents: dict[str, int] = field(default_factory=dict)  # and their YAML document there
 
     @classmethod
     def from_manifests(cls, manifests: Iterable[Manifest], *, others_allowed: bool = False) -> PolicySet:
@@ -52,6 +53,7 @@ class PolicySet:
                 result.sources[policy.name] = manifest.source
                 if manifest.path is not None:
                     result.paths[policy.name] = manifest.path
+                    result.documents[policy.name] = manifest.document
             elif manifest.api_version == API_VERSION and manifest.kind == JSPOLICY_BUNDLE:
                 if not manifest.name:
                     raise ManifestError(f"{manifest.source}: the JsPolicyBundle has no metadata.name")
