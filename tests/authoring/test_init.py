@@ -182,3 +182,40 @@ def test_the_scaffold_suite_passes_under_jspolicy_test(installed: Path, capsys: 
     out = capsys.readouterr().out
     cases = yaml.safe_load((installed / "tests" / "policies.test.yaml").read_text())["cases"]
     assert f"{len(cases)} passed, 0 failed" in out, out
+
+
+def test_the_scaffold_builds_into_a_policy_and_a_bundle_each(
+    installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The done-when chain: init, npm install, `jspolicy build`, and the built manifests run."""
+    out = tmp_path / "out"
+    assert main(["build", str(installed), "--out", str(out)]) == 0, capsys.readouterr()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["always-pull-images.bundle.yaml", "always-pull-images.yaml", "require-team-label.bundle.yaml",
+                     "require-team-label.yaml"]  # fmt: skip
+    bundle = yaml.safe_load((out / "require-team-label.bundle.yaml").read_text())
+    assert bundle["kind"] == "JsPolicyBundle" and bundle["metadata"]["name"] == "require-team-label.example.com"
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
+                               "spec": {"containers": [{"name": "c", "image": "nginx"}]}}))  # fmt: skip
+    capsys.readouterr()
+    assert main(["apply", str(out), "-r", str(pod), "-o", "json"]) == 1
+    results = {r["policy"]: r for r in json.loads(capsys.readouterr().out)}
+    assert not results["require-team-label.example.com"]["allowed"]
+    assert results["always-pull-images.example.com"]["patch"]
+
+
+def test_a_type_error_fails_jspolicy_build_naming_file_and_line(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = installed / "src" / "policies" / "require-team-label" / "index.ts"
+    original = policy.read_text()
+    lines = original.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("const object"))
+    lines.insert(at + 1, "deny(42);\n")
+    policy.write_text("".join(lines))
+    try:
+        assert main(["build", str(installed)]) == 1
+    finally:
+        policy.write_text(original)
+    assert f"src/policies/require-team-label/index.ts:{at + 2}:" in capsys.readouterr().err
