@@ -92,6 +92,11 @@ class InlineSource:
     javascript: str
     dependencies: Mapping[str, str]
     base_dir: Path | None = None  # where `file:` dependencies and a project .npmrc are looked up
+    typescript: bool = False  # the source is TypeScript (types are stripped, not checked)
+
+    @property
+    def entry_name(self) -> str:
+        return "index.ts" if self.typescript else "index.js"
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,7 @@ class Bundler:
         directory), so the same policy built anywhere hits the same entry."""
         dependencies = self._resolved_dependencies(source)
         material = {"format": FORMAT, "esbuild": ESBUILD_VERSION, "javascript": source.javascript,
+                    "entry": source.entry_name,
                     "dependencies": {name: _spec_identity(spec) for name, spec in dependencies.items()}}  # fmt: skip
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -178,11 +184,11 @@ class Bundler:
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="build-", dir=self.settings.cache_dir) as work:
             workdir = Path(work)
-            (workdir / "index.js").write_text(source.javascript, "utf-8")
+            (workdir / source.entry_name).write_text(source.javascript, "utf-8")
             if dependencies:
                 modules = self._installed(source, dependencies)
                 (workdir / "node_modules").symlink_to(modules, target_is_directory=True)
-            return self._esbuild(source.policy, workdir, "index.js", inline=True)
+            return self._esbuild(source.policy, workdir, source.entry_name, inline=True)
 
     def _installed(self, source: InlineSource, dependencies: Mapping[str, str]) -> Path:
         """node_modules for these dependencies, installed once (cached by the dependencies, so editing the

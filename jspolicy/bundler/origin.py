@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jspolicy.bundler.build import BuildError, Bundler, EntryFile, InlineSource
-from jspolicy.resources.bundle import BundleError, decode_bundle
+from jspolicy.resources.bundle import BundleError, bundle_hash, decode_bundle
 from jspolicy.resources.manifests import block_scalar_line
 from jspolicy.resources.policy import JsPolicy
 from jspolicy.resources.policyset import PolicySet
@@ -30,6 +30,10 @@ from jspolicy.runtime.syntax import syntax_error
 ENTRY_NAMES = ("index.ts", "index.tsx", "index.js", "index.mjs", "index.mts")
 # Written by the leader on the bundles it builds: the bundleHash of the source they were built from.
 BUNDLE_HASH_ANNOTATION = "policy.jspolicy.com/bundle-hash"
+# On a JsPolicy: `typescript` bundles spec.javascript as TypeScript (jsPolicy has no such field, and the
+# strict schema leaves no room for a new one in spec).
+LANGUAGE_ANNOTATION = "policy.jspolicy.com/language"
+LANGUAGES = ("javascript", "typescript")
 
 # An ESM import or a CommonJS require of a package: only a bundler can resolve these.
 _MODULE_USE = re.compile(r"""(?m)^\s*import\s*(?:[\w*{]|["'])|\bimport\s*\(|\brequire\s*\(\s*["'`]""")
@@ -82,10 +86,27 @@ class CodeSource:
         return cls(policies.policies[name], policies.bundles.get(name), policies.paths.get(name))
 
     @property
+    def typescript(self) -> bool:
+        language = self.policy.annotations.get(LANGUAGE_ANNOTATION, "javascript")
+        if language not in LANGUAGES:
+            raise BuildFailedError(
+                f"js policy {self.policy.name}: annotation {LANGUAGE_ANNOTATION} must be one of "
+                f"{', '.join(LANGUAGES)}, got {language!r}"
+            )
+        return language == "typescript"
+
+    @property
+    def build_key(self) -> str:
+        """What a bundle built from this source is recorded as: jsPolicy's bundleHash, and the language
+        when it is not JavaScript (the hash does not cover annotations)."""
+        digest = bundle_hash(self.policy.javascript, self.policy.spec.get("dependencies"))
+        return f"{digest}/typescript" if self.typescript else digest
+
+    @property
     def kind(self) -> Kind:
         javascript, dependencies = self.policy.javascript, self.policy.spec.get("dependencies")
         if javascript:
-            return "build" if needs_bundler(javascript, dependencies) else "inline"
+            return "build" if self.typescript or needs_bundler(javascript, dependencies) else "inline"
         return "entry" if entry_beside(self.manifest_path) is not None else "bundle"
 
     def build_input(self) -> InlineSource | EntryFile:
@@ -95,14 +116,14 @@ class CodeSource:
             assert entry is not None
             return EntryFile(policy.name, entry, project_root(entry.parent))
         base = self.manifest_path.parent if self.manifest_path is not None else None
-        return InlineSource(policy.name, policy.javascript, dict(policy.dependencies), base)
+        return InlineSource(policy.name, policy.javascript, dict(policy.dependencies), base, self.typescript)
 
 
 def resolve_program(source: CodeSource, bundler: Bundler | None) -> PolicyProgram:
     """The code to run, or ProgramError saying why there is none. Without a ``bundler`` (a cluster's
     webhook workers) code that needs bundling runs from its JsPolicyBundle, the leader's work."""
     policy = source.policy
-    kind = source.kind
+    kind = source.kind  # raises BuildFailedError for an unknown language
     if kind == "inline":
         problem = syntax_error(policy.javascript)
         if problem is not None:

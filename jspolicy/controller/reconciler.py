@@ -206,9 +206,9 @@ class PolicyReconciler:
         served bundle was built from: it must not move to code that never built)."""
         bundle = self.bundles.get("", policy.name)
         source = CodeSource(policy, bundle)
-        if source.kind == "build":
-            return self._compile_bundled(source, digest)
         try:
+            if source.kind == "build":
+                return self._compile_bundled(source, digest)
             program = resolve_program(source, None)
         except ProgramError as error:
             reason = (
@@ -230,20 +230,20 @@ class PolicyReconciler:
     def _compile_bundled(self, source: CodeSource, digest: str) -> tuple[st.Condition, PolicyProgram | None, str]:
         """JavaScript with imports or dependencies: its bundle when it was built from this source, else a
         build (in the background); while a new source fails, the last good bundle keeps serving."""
-        policy, bundle = source.policy, source.bundle
+        policy, bundle, key = source.policy, source.bundle, source.build_key
         previous_hash = str((policy.manifest.get("status") or {}).get("bundleHash") or "")
-        if bundle is not None and _built_from(bundle, digest, previous_hash):
+        if bundle is not None and _built_from(bundle, key, digest, previous_hash):
             try:
                 return self._checked(policy, bundle_source(policy.name, bundle), digest)
             except ProgramError as error:
                 return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, str(error)), None, digest
         build_input = source.build_input()
         assert isinstance(build_input, InlineSource)  # a cluster's policies have no files beside them
-        built = self.builds.outcome(build_input, digest)
+        built = self.builds.outcome(build_input, key)
         if built is None:
             raise _BuildingError(policy.name)
         if isinstance(built, Built):
-            self._ensure_bundle(policy, bundle, built.encoded, digest)
+            self._ensure_bundle(policy, bundle, built.encoded, key)
             return self._checked(policy, built.javascript, digest)
         last_good = bundle_source_or_none(policy.name, bundle) if bundle is not None else None
         message = str(built)
@@ -412,12 +412,12 @@ class PolicyReconciler:
                 raise
 
 
-def _built_from(bundle: Mapping[str, Any], digest: str, previous_hash: str) -> bool:
-    """Whether a bundle was built from the source with this bundleHash: by its annotation (ours), or, for
-    one jsPolicy's controller made (no annotation), by the hash the policy's status last reported."""
+def _built_from(bundle: Mapping[str, Any], key: str, digest: str, previous_hash: str) -> bool:
+    """Whether a bundle was built from this source (``key``: CodeSource.build_key): by its annotation (ours),
+    or, for one jsPolicy's controller made (no annotation), by the bundleHash the status last reported."""
     annotations = (bundle.get("metadata") or {}).get("annotations") or {}
     recorded = annotations.get(BUNDLE_HASH_ANNOTATION)
-    return recorded == digest if recorded is not None else previous_hash == digest
+    return recorded == key if recorded is not None else key == digest == previous_hash
 
 
 def bundle_source_or_none(name: str, bundle: Mapping[str, Any]) -> str | None:

@@ -173,3 +173,25 @@ def test_a_dependencys_postinstall_script_never_runs(
     digest = bundle_hash(source, {"with-postinstall": "1.0.0"})
     assert wait_for(lambda: compiled(control_plane, name, digest), what="BundleCompiled")["status"] == "True"
     assert not marker.exists()
+
+
+def test_inline_typescript_is_bundled_by_the_leader_and_enforced(control_plane: ControlPlane, server: Replica) -> None:
+    name = "typescript.bundling.jspolicy.com"
+    source = (
+        "interface Meta { labels?: Record<string, string> }\n"
+        "const meta: Meta = request.object?.metadata ?? {};\n"
+        'if (meta.labels?.team !== "search") deny(`team must be search, not ${meta.labels?.team}`);\n'
+    )
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy",
+              "metadata": {"name": name, "annotations": {"policy.jspolicy.com/language": "typescript"}},
+              "spec": {"operations": ["CREATE"], "resources": ["configmaps"], "javascript": source}}  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
+    digest = bundle_hash(source, None)
+    assert wait_for(lambda: compiled(control_plane, name, digest), what="BundleCompiled")["status"] == "True"
+    bundle = get_json(control_plane, "jspolicybundle", name) or {}
+    assert bundle["metadata"]["annotations"][BUNDLE_HASH_ANNOTATION] == f"{digest}/typescript"
+    assert "interface" not in decode_bundle(bundle["spec"]["bundle"])
+    where = namespace(control_plane)
+    _, stderr = wait_for(lambda: (r := dry_run(control_plane, config_map("x", where, "payments")))[0] and r,
+                         what="the webhook enforcing")  # fmt: skip
+    assert "team must be search, not payments" in stderr
