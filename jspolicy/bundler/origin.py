@@ -65,6 +65,19 @@ def entry_beside(manifest_path: Path | None) -> Path | None:
     return None
 
 
+SOURCE_SUFFIXES = (".ts", ".tsx", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json")
+_NOT_SOURCES = {"node_modules", ".git", "dist"}
+
+
+def project_sources(root: Path) -> list[Path]:
+    """The files a project's bundles can be built from (what a server watches to rebuild them)."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix in SOURCE_SUFFIXES and path.is_file() and _NOT_SOURCES.isdisjoint(path.relative_to(root).parts)
+    )
+
+
 def project_root(start: Path) -> Path:
     """The nearest directory upwards with a package.json (whose node_modules the build uses)."""
     for directory in [start, *start.parents]:
@@ -108,6 +121,11 @@ class CodeSource:
         if javascript:
             return "build" if self.typescript or needs_bundler(javascript, dependencies) else "inline"
         return "entry" if entry_beside(self.manifest_path) is not None else "bundle"
+
+    def watched_files(self) -> list[Path]:
+        """Files besides the manifest whose change changes the code: a project entry's sources."""
+        entry = entry_beside(self.manifest_path) if self.kind == "entry" else None
+        return project_sources(project_root(entry.parent)) if entry is not None else []
 
     def build_input(self) -> InlineSource | EntryFile:
         policy = self.policy

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from jspolicy.bundler.build import Bundler
 from jspolicy.bundler.origin import CodeSource, resolve_program
@@ -47,6 +48,7 @@ class PolicyStore:
         self.loaded = False
         self._lock = threading.Lock()
         self._fingerprint: tuple[tuple[str, int, int], ...] = ()
+        self._sources: tuple[Path, ...] = ()  # project files that policies are built from
 
     def reload(self) -> bool:
         """Load every file now; True when a new snapshot is in place."""
@@ -64,7 +66,9 @@ class PolicyStore:
                 log.error("policies not reloaded, the previous version keeps serving: %s", error)
                 return False
             self._install(policies)
-            self._fingerprint = fingerprint
+            self._sources = tuple(sorted({f for name in policies.policies
+                                          for f in CodeSource.of(policies, name).watched_files()}))  # fmt: skip
+            self._fingerprint = self._current_fingerprint() if self._sources else fingerprint
             return True
 
     def install(self, policies: PolicySet) -> None:
@@ -108,8 +112,8 @@ class PolicyStore:
         return self.reload() if changed else False
 
     def _current_fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        files = expand_paths(self.paths)
-        return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        files = [*expand_paths(self.paths), *self._sources]
+        return tuple((str(p), *_stat(p)) for p in files)
 
     def watch(self, interval: float, stop: threading.Event) -> threading.Thread:
         """Poll the files every ``interval`` seconds in a daemon thread until ``stop`` is set.
@@ -124,3 +128,12 @@ class PolicyStore:
         thread = threading.Thread(target=loop, name="policy-watch", daemon=True)
         thread.start()
         return thread
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    """mtime and size; a source file that is gone (renamed, deleted) is a change, not an error."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (-1, -1)
+    return (info.st_mtime_ns, info.st_size)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from jspolicy.bundler.build import BuildSettings, Bundler
 from jspolicy.resources.bundle import encode_bundle
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.program import PolicyProgram, ProgramError
@@ -92,3 +93,29 @@ def test_a_new_version_with_a_syntax_error_does_not_replace_a_working_one(tmp_pa
         assert store.last_error is None
     finally:
         pool.close()
+
+
+def test_a_project_policy_is_rebuilt_when_a_helper_it_imports_changes(tmp_path: Path) -> None:
+    """serve --policies with the sdk layout: the store bundles policy.yaml's index.ts and watches the project."""
+    policy_dir = tmp_path / "src" / "policies" / "p"
+    policy_dir.mkdir(parents=True)
+    (tmp_path / "package.json").write_text('{"name": "p", "private": true}')
+    manifest = POLICY.format(name="project", javascript='""').replace('  javascript: ""\n', "")
+    (policy_dir / "policy.yaml").write_text(manifest)
+    (policy_dir / "index.ts").write_text('import { word } from "../../lib/words";\ndeny(word());\n')
+    lib = tmp_path / "src" / "lib"
+    lib.mkdir()
+    (lib / "words.ts").write_text('export const word = (): string => "one";\n')
+    store = PolicyStore([str(policy_dir)], bundler=Bundler(BuildSettings(cache_dir=tmp_path / "cache")))
+    assert store.reload()
+    first = store.snapshot.programs["project.test.jspolicy.com"]
+    assert isinstance(first, PolicyProgram) and '"one"' in first.source
+    assert not store.reload_if_changed()
+    (lib / "words.ts").write_text('export const word = (): string => "two";\n')
+    assert store.reload_if_changed()
+    second = store.snapshot.programs["project.test.jspolicy.com"]
+    assert isinstance(second, PolicyProgram) and '"two"' in second.source
+    (lib / "words.ts").write_text("export const word = (: string => 'three';\n")  # does not parse
+    assert store.reload_if_changed()
+    assert store.snapshot.programs["project.test.jspolicy.com"] is second  # the last good build keeps serving
+    assert store.last_error and "src/lib/words.ts:1:" in store.last_error
