@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jspolicy.authoring.toolchain import ensure_typescript
+from tests.authoring.typescript import ensure_typescript
 
 TSC_TIMEOUT = 300.0
 

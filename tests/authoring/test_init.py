@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 from jspolicy.authoring.scaffold import scaffold
-from jspolicy.authoring.toolchain import TYPESCRIPT_VERSION, npm_install, require, types_package
+from jspolicy.authoring.toolchain import TYPESCRIPT_VERSION, types_package
 from jspolicy.cli import init
 from jspolicy.cli.main import main
 from jspolicy.cli.session import CliError
 from jspolicy.resources.validation import decode_strictly, validate_policy
 from tests.authoring.conftest import run_tsc
+from tests.authoring.typescript import npm_install, require
 
 POLICY_DIRS = ["src/policies/require-team-label", "src/policies/always-pull-images"]
 EXPECTED = [
