@@ -1,0 +1,5 @@
+// jspolicy-guardrails: checks for jsPolicy policies. Each returns violation messages; the policy decides
+// whether to deny() or warn().
+export { podSecurityBaseline, podSecurityBaselineViolation, BASELINE } from "./pod-security.js";
+export { allowedRegistries, disallowNamespaces, requireLabels } from "./tenancy.js";
+export { containersOf, podSpecOf, podTemplateOf, subjectOf } from "./workloads.js";
