@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from jspolicy.authoring.toolchain import ensure_typescript
 from jspolicy.bundler.origin import needs_bundler
 from jspolicy.bundler.tools import npm_path
+from tests.authoring.typescript import ensure_typescript
 from tests.bundler.jspolicy_run import Run, clean_environment, jspolicy
 from tests.guardrail_sync import LIBRARY, bundle, generate
 from tests.npmregistry import NpmRegistry
