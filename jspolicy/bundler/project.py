@@ -12,8 +12,9 @@ with ``skipLibCheck``).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,14 @@ from jspolicy.resources.manifests import ManifestError, parse_yaml_documents
 from jspolicy.resources.policy import API_VERSION
 from jspolicy.resources.policyset import check_policy
 
+log = logging.getLogger(__name__)
+
 POLICY_FILE = "policy.yaml"
 SKIPPED_DIRECTORIES = {"node_modules", "dist", ".git"}
 TYPECHECK_TIMEOUT = 300.0
 # tsc --pretty false: "src/x.ts(3,5): error TS2345: Argument of type ..."
 _TSC_DIAGNOSTIC = re.compile(r"^(?P<file>[^\s(][^(]*)\((?P<line>\d+),(?P<column>\d+)\): error (?P<message>.*)$")
+_PARSE_ERROR = re.compile(r"^TS1\d{3}:")  # TypeScript's syntax diagnostics are numbered 1000-1999
 
 
 class ProjectError(Exception):
@@ -107,8 +111,13 @@ def _read(root: Path, manifest_path: Path) -> ProjectPolicy:
     return ProjectPolicy(name or manifest_path.parent.name, manifest_path, text, manifest, entry)
 
 
-def typecheck(root: Path) -> None:
-    """``tsc --noEmit`` with the project's TypeScript; raises TypeCheckError for errors in its own files."""
+def typecheck(root: Path, warn: Callable[[str], None]) -> None:
+    """``tsc --noEmit`` with the project's TypeScript; raises TypeCheckError for errors in its own files.
+
+    Errors in installed packages' declarations do not fail the build. When one of them does not even parse
+    (a package written for a newer TypeScript), tsc reports only parse errors and checks nothing else: the
+    build goes on, and ``warn`` says that the project was not type-checked, and why."""
+    root = root.resolve()
     if not (root / "tsconfig.json").is_file():
         return
     tsc = root / "node_modules" / ".bin" / "tsc"
@@ -123,23 +132,29 @@ def typecheck(root: Path) -> None:
         raise TypeCheckError(str(error)) from None
     if result.returncode == 0:
         return
-    own = []
-    for line in result.stdout.splitlines():
-        found = _TSC_DIAGNOSTIC.match(line.strip())
-        if found is None or "node_modules" in Path(found["file"]).parts:
-            continue
-        own.append(f"{found['file']}:{found['line']}:{found['column']}: {found['message']}")
-    if own:
-        raise TypeCheckError("\n".join(own))
-    if not any(_TSC_DIAGNOSTIC.match(line.strip()) for line in result.stdout.splitlines()):
+    diagnostics = [found for line in result.stdout.splitlines() if (found := _TSC_DIAGNOSTIC.match(line.strip()))]
+    if not diagnostics:
         raise TypeCheckError(f"tsc failed: {result.output}")  # not a type error: a broken tsconfig, say
+    own = [d for d in diagnostics if "node_modules" not in Path(d["file"]).parts]
+    if own:
+        raise TypeCheckError("\n".join(f"{d['file']}:{d['line']}:{d['column']}: {d['message']}" for d in own))
+    unparsed = [d for d in diagnostics if _PARSE_ERROR.match(d["message"])]
+    if unparsed:
+        first = unparsed[0]
+        warn(
+            f"{root} was not type-checked: this TypeScript cannot parse {first['file']}:{first['line']} "
+            f"({first['message']}), and tsc checks nothing else then; upgrade TypeScript or that package"
+        )
 
 
-def build_project(root: Path, bundler: Bundler, *, check_types: bool = True) -> list[BuiltPolicy]:
+def build_project(
+    root: Path, bundler: Bundler, *, check_types: bool = True, warn: Callable[[str], None] | None = None
+) -> list[BuiltPolicy]:
     """Every policy of the project, bundled; raises ProjectError, TypeCheckError or BuildError."""
+    root = root.resolve()
     policies = discover(root)
     if check_types:
-        typecheck(root)
+        typecheck(root, warn or log.warning)
     built = []
     for policy in policies:
         result = bundler.build(EntryFile(str(policy.manifest["metadata"]["name"]), policy.entry, root))

@@ -29,10 +29,14 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     root = Path(args.project)
     try:
-        built = build_project(root, Bundler(), check_types=not args.no_typecheck)
+        built = build_project(root, Bundler(), check_types=not args.no_typecheck, warn=_warn)
     except ProjectError as error:
         raise CliError(str(error)) from None
     except TypeCheckError as error:
