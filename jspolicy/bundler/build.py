@@ -19,10 +19,15 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from jspolicy.bundler.commands import CommandTimeoutError, run_tool
-from jspolicy.bundler.tools import ESBUILD_VERSION, Toolchain, ToolError, toolchain
+from jspolicy.bundler.tools import (
+    ESBUILD_VERSION,
+    Toolchain,
+    ToolError,
+    npm_environment,
+    toolchain,
+)
 from jspolicy.controlplane.binaries import cache_root, locked
 from jspolicy.resources.bundle import encode_bundle
 
@@ -240,16 +245,7 @@ class Bundler:
 
     def _npm(self, policy: str, cwd: Path, verb: str, what: str) -> None:
         tools = self.tools()
-        env = {**os.environ, "npm_config_ignore_scripts": "true", "npm_config_update_notifier": "false",
-               "npm_config_fund": "false", "npm_config_audit": "false"}  # fmt: skip
-        if not (env.get("npm_config_cache") or env.get("NPM_CONFIG_CACHE")):
-            env["npm_config_cache"] = str(self.settings.cache_dir / "npm-cache")
-        token_line = registry_token_line(env)
-        if token_line:
-            npmrc = cwd / ".npmrc"
-            existing = npmrc.read_text("utf-8") if npmrc.is_file() else ""
-            if token_line not in existing:
-                npmrc.write_text(existing + ("\n" if existing and not existing.endswith("\n") else "") + token_line)
+        env = npm_environment(cwd, self.settings.cache_dir / "npm-cache")
         command = [str(tools.npm), verb, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
         try:
             result = run_tool(command, cwd, self.settings.timeout, env)
@@ -321,17 +317,6 @@ def project_npmrc(base: Path | None) -> str:
         if candidate.is_file():
             return candidate.read_text("utf-8")
     return ""
-
-
-def registry_token_line(env: Mapping[str, str]) -> str:
-    """``//host/path/:_authToken=${JSPOLICY_NPM_TOKEN}`` for the configured registry when the token is set
-    (the cluster's token Secret); npm expands the variable, so the token is never written to disk."""
-    if not env.get("JSPOLICY_NPM_TOKEN"):
-        return ""
-    registry = env.get("NPM_CONFIG_REGISTRY") or env.get("npm_config_registry") or "https://registry.npmjs.org/"
-    parts = urlsplit(registry)
-    path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return f"//{parts.netloc}{path}:_authToken=${{JSPOLICY_NPM_TOKEN}}\n"
 
 
 def _spec_identity(spec: str) -> str:

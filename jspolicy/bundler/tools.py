@@ -18,8 +18,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jspolicy.controlplane.binaries import cache_root, locked
 
@@ -53,6 +55,41 @@ def npm_path() -> Path:
     if shutil.which("node") is None and not configured:
         raise ToolError(f"npm is on PATH but node is not; {_INSTALL_NODE}")
     return Path(found)
+
+
+def registry_token_line(env: Mapping[str, str]) -> str:
+    """``//host/path/:_authToken=${JSPOLICY_NPM_TOKEN}`` for the configured registry when the token is set
+    (the cluster's token Secret); npm expands the variable, so the token is never written to disk."""
+    if not env.get("JSPOLICY_NPM_TOKEN"):
+        return ""
+    registry = env.get("NPM_CONFIG_REGISTRY") or env.get("npm_config_registry") or "https://registry.npmjs.org/"
+    parts = urlsplit(registry)
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"//{parts.netloc}{path}:_authToken=${{JSPOLICY_NPM_TOKEN}}\n"
+
+
+# npm retries a failed fetch twice, backing off 10-60 s: an unreachable registry would use up BUNDLE_TIMEOUT and
+# hide npm's own error (ECONNREFUSED, ENOTFOUND). One quick retry, unless the user configured them.
+_QUICK_RETRIES = {"npm_config_fetch_retries": "1", "npm_config_fetch_retry_mintimeout": "1000",
+                  "npm_config_fetch_retry_maxtimeout": "5000"}  # fmt: skip
+
+
+def npm_environment(cwd: Path, cache: Path) -> dict[str, str]:
+    """The environment npm runs with here: the user's configuration, scripts never run, quick retries, a cache
+    of ours unless one is configured, and the registry token (JSPOLICY_NPM_TOKEN) in ``cwd``'s .npmrc."""
+    configured = {key.lower() for key in os.environ}
+    env = {**os.environ, "npm_config_ignore_scripts": "true", "npm_config_update_notifier": "false",
+           "npm_config_fund": "false", "npm_config_audit": "false"}  # fmt: skip
+    env.update({key: value for key, value in _QUICK_RETRIES.items() if key not in configured})
+    if "npm_config_cache" not in configured:
+        env["npm_config_cache"] = str(cache)
+    token_line = registry_token_line(env)
+    if token_line:
+        npmrc = cwd / ".npmrc"
+        existing = npmrc.read_text("utf-8") if npmrc.is_file() else ""
+        if token_line not in existing:
+            npmrc.write_text(existing + ("\n" if existing and not existing.endswith("\n") else "") + token_line)
+    return env
 
 
 def esbuild_platform() -> str:
@@ -98,7 +135,7 @@ def _fetch_esbuild(target: Path, log: bool) -> None:
             text=True,
             timeout=300,
             check=False,
-            env={**os.environ, "npm_config_update_notifier": "false"},
+            env=npm_environment(Path(work), cache_root() / "npm"),
         )
         tarballs = list(Path(work).glob("*.tgz"))
         if result.returncode != 0 or len(tarballs) != 1:

@@ -7,6 +7,7 @@ and the document.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,11 @@ SUFFIXES = (".yaml", ".yml", ".json")
 # `jspolicy test` suites: found in directories by this name, and never read as manifests from one,
 # so a policy and its tests can sit side by side (as in policies/).
 TEST_SUITE_SUFFIXES = (".test.yaml", ".test.yml")
+
+
+# npm and TypeScript project files, never manifests: a policy project (or the guardrail library, which is
+# also an npm package) can be read as a directory of policies. Named as files, they are still read.
+_PROJECT_FILE = re.compile(r"^(package(-lock)?\.json|npm-shrinkwrap\.json|tsconfig(\..+)?\.json|jsconfig\.json)$")
 
 
 class ManifestError(ValueError):
@@ -66,7 +72,7 @@ class Manifest:
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:
     """Files as given; directories walked recursively for YAML and JSON files, sorted, leaving out
-    test suites (``*.test.yaml``)."""
+    test suites (``*.test.yaml``), ``node_modules`` and npm/TypeScript project files."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -79,7 +85,8 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
                     if p.is_file()
                     and p.suffix in SUFFIXES
                     and not p.name.endswith(TEST_SUITE_SUFFIXES)
-                    and not any(part.startswith("..") for part in p.relative_to(path).parts)
+                    and not _PROJECT_FILE.match(p.name)
+                    and not any(part.startswith("..") or part == "node_modules" for part in p.relative_to(path).parts)
                 )
             )
         elif path.is_file():
