@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tests.npmregistry import NpmRegistry, RegistryError
 
 pytest_plugins = ["tests.controlplane"]
 
+GUARDRAILS = Path(__file__).resolve().parents[1] / "policies"  # the guardrail library, also an npm package
 POD: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Pod",
@@ -88,6 +91,16 @@ def npm_registry() -> Iterator[NpmRegistry]:
     """A loopback npm registry (verdaccio, no uplinks) anyone may read; publish with ``npm_registry.publish``."""
     with _started_registry(private=False) as registry:
         yield registry
+
+
+@pytest.fixture(scope="session")
+def guardrails_registry(npm_registry: NpmRegistry) -> NpmRegistry:
+    """``npm_registry`` with the guardrail library (policies/, the npm package jspolicy-guardrails) published
+    once for the session, as a platform team publishes it."""
+    manifest = json.loads((GUARDRAILS / "package.json").read_text("utf-8"))
+    output = npm_registry.publish(GUARDRAILS)
+    assert f"+ {manifest['name']}@{manifest['version']}" in output, output
+    return npm_registry
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from jspolicy.bundler.origin import BUNDLE_HASH_ANNOTATION
 from jspolicy.bundler.tools import esbuild_path
 from jspolicy.controlplane.plane import ControlPlane
 from jspolicy.resources.bundle import bundle_hash, decode_bundle
+from tests.conftest import GUARDRAILS
 from tests.kube.jspolicy_server import Replica, get_json, install_crds, lease_holder, remove_everything, start_replica
 from tests.kube.jspolicy_server import wait_for as wait_long
 from tests.npmregistry import NpmRegistry
@@ -195,3 +196,28 @@ def test_inline_typescript_is_bundled_by_the_leader_and_enforced(control_plane: 
     _, stderr = wait_for(lambda: (r := dry_run(control_plane, config_map("x", where, "payments")))[0] and r,
                          what="the webhook enforcing")  # fmt: skip
     assert "team must be search, not payments" in stderr
+
+
+def test_a_policy_importing_the_guardrail_package_is_bundled_and_enforced(
+    control_plane: ControlPlane, guardrails_registry: NpmRegistry, server: Replica
+) -> None:
+    """The library published to the registry; a tenant's policy names it in `dependencies` and imports it."""
+    name = "guardrails.bundling.jspolicy.com"
+    version = json.loads((GUARDRAILS / "package.json").read_text())["version"]
+    source = 'import { podSecurityBaselineViolation } from "jspolicy-guardrails";\n' \
+        "const violation = podSecurityBaselineViolation(request);\nif (violation) deny(violation);\n"  # fmt: skip
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": name},
+              "spec": {"operations": ["CREATE", "UPDATE"], "resources": ["pods"],
+                       "dependencies": {"jspolicy-guardrails": version}, "javascript": source}}  # fmt: skip
+    control_plane.kubectl("apply", "-f", "-", input=json.dumps(policy))
+    digest = bundle_hash(source, {"jspolicy-guardrails": version})
+    condition = wait_for(lambda: compiled(control_plane, name, digest), what="BundleCompiled")
+    assert condition["status"] == "True", condition
+    where = namespace(control_plane)
+    privileged = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root", "namespace": where},
+                             "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10",
+                                                      "securityContext": {"privileged": True}}]}})  # fmt: skip
+    _, stderr = wait_for(lambda: (r := dry_run(control_plane, privileged))[0] and r, what="the guardrail enforcing")
+    assert 'violates PodSecurity "baseline:latest"' in stderr and "privileged" in stderr
+    compliant = privileged.replace('"securityContext": {"privileged": true}', '"securityContext": {}')
+    assert dry_run(control_plane, compliant)[0] == 0
