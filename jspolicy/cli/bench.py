@@ -1,6 +1,6 @@
 """``jspolicy bench``: in-process evaluation benchmark (no HTTP).
 
-Four workloads through the same engine the webhook uses: a trivial allow, the
+Four workloads (five with ``--bundled``) through the same engine the webhook uses: a trivial allow, the
 Pod Security baseline library policy on a ~3 KB Pod, a policy making three
 get() calls, and a mutating policy. One warm context, one thread, and by
 default the whole process pinned to one CPU, so the figures are per core.
@@ -17,17 +17,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jspolicy.admission.evaluate import PolicyEngine
 from jspolicy.admission.request import build_request
-from jspolicy.bundler.origin import CodeSource, resolve_program
+from jspolicy.bundler.build import Bundler, EntryFile
+from jspolicy.bundler.origin import CodeSource, project_root, resolve_program
 from jspolicy.cli import apiserver_bench, webhook_bench
 from jspolicy.cli.workloads import bench_pod
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import parse_yaml_documents
 from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.runtime.pool import RuntimePool
+from jspolicy.runtime.program import PolicyProgram
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.runtime.v8 import installed_mini_racer_version, v8_version
 
@@ -71,6 +74,11 @@ def add_parser(commands: Any) -> None:
         "(virtual machines vary a lot from run to run)",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    parser.add_argument(
+        "--bundled",
+        action="store_true",
+        help="also run the baseline policy bundled from its npm package source (needs esbuild, fetched once)",
+    )
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
     apiserver = parser.add_argument_group("through a real kube-apiserver (--apiserver)")
     apiserver.add_argument(
@@ -121,19 +129,41 @@ def _cluster(pod: Mapping[str, Any]) -> MemoryCluster:
     )
 
 
-def scenarios() -> list[tuple[str, JsPolicy]]:
-    return [
-        ("trivial allow", _policy("trivial-allow.bench.jspolicy.com", "allow();")),
-        ("pod security baseline, 3 KB pod", _library_policy("pod-security-baseline/policy.yaml")),
-        ("three get() calls", _policy("three-gets.bench.jspolicy.com", THREE_GETS)),
-        ("mutating (label + annotation)", _policy("mutate.bench.jspolicy.com", MUTATE, "Mutating")),
+Scenario = tuple[str, JsPolicy, PolicyProgram]
+
+
+def _inline(name: str, policy: JsPolicy) -> Scenario:
+    return name, policy, resolve_program(CodeSource(policy), None)
+
+
+def scenarios(bundled: bool = False) -> list[Scenario]:
+    """The four workloads; ``bundled`` adds the baseline policy bundled from its npm package's source
+    (policies/pod-security-baseline/policy.js importing policies/lib), next to the same policy inline."""
+    baseline = _library_policy("pod-security-baseline/policy.yaml")
+    chosen = [
+        _inline("trivial allow", _policy("trivial-allow.bench.jspolicy.com", "allow();")),
+        _inline("pod security baseline, 3 KB pod", baseline),
+        _inline("three get() calls", _policy("three-gets.bench.jspolicy.com", THREE_GETS)),
+        _inline("mutating (label + annotation)", _policy("mutate.bench.jspolicy.com", MUTATE, "Mutating")),
     ]
+    if bundled:
+        entry = Path(str(resources.files("jspolicy.library").joinpath("pod-security-baseline/policy.js")))
+        built = Bundler().build(EntryFile(baseline.name, entry, project_root(entry.parent)))
+        chosen.insert(
+            2, ("baseline, bundled from the package", baseline, PolicyProgram.of(baseline.name, built.javascript))
+        )
+    return chosen
 
 
 def measure(
-    engine: PolicyEngine, name: str, policy: JsPolicy, request: Mapping[str, Any], iterations: int, warmup: int
+    engine: PolicyEngine,
+    name: str,
+    policy: JsPolicy,
+    program: PolicyProgram,
+    request: Mapping[str, Any],
+    iterations: int,
+    warmup: int,
 ) -> Figures:
-    program = resolve_program(CodeSource(policy), None)
     for _ in range(warmup):
         outcome = engine.evaluate(policy, program, request)
     if not outcome.allowed:
@@ -178,8 +208,9 @@ def run(args: argparse.Namespace) -> int:
         engine = PolicyEngine(pool, cluster)
         request = build_request(cluster.kinds, "CREATE", pod)
         results = []
-        for name, policy in scenarios():
-            runs = [measure(engine, name, policy, request, args.iterations, args.warmup) for _ in range(args.repeat)]
+        for name, policy, program in scenarios(args.bundled):
+            runs = [measure(engine, name, policy, program, request, args.iterations, args.warmup)
+                    for _ in range(args.repeat)]  # fmt: skip
             results.append(sorted(runs, key=lambda r: r.p50_us)[len(runs) // 2])
     finally:
         pool.close()

@@ -118,3 +118,9 @@ def test_bench_reports_four_scenarios(capsys: pytest.CaptureFixture[str]) -> Non
         assert 0 < result["p50_us"] <= result["p95_us"] <= result["p99_us"]
     assert report["machine"]["mini_racer"] == "0.14.1"
     assert 2500 < report["machine"]["request_bytes"] < 5000
+
+
+def test_bench_bundled_adds_the_baseline_bundled_from_its_package_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--bundled", "--iterations", "40", "--warmup", "5", "-o", "json", "--no-pin"]) == 0
+    names = [r["scenario"] for r in json.loads(capsys.readouterr().out)["results"]]
+    assert names[1:3] == ["pod security baseline, 3 KB pod", "baseline, bundled from the package"]
