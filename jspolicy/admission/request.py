@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jspolicy.resources.kinds import KindRegistry, split_api_version
+from jspolicy.resources.kinds import KindInfo, KindRegistry, split_api_version
 from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
 
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
@@ -87,12 +87,7 @@ def build_request(
     subject = obj if obj is not None else old
     if subject is None:
         raise RequestError("no object given")
-    api_version, kind = str(subject.get("apiVersion", "")), str(subject.get("kind", ""))
-    info = kinds.lookup(api_version, kind)
-    if info is None:
-        raise RequestError(
-            f"unknown kind {kind!r} in {api_version!r}: add its CustomResourceDefinition to the cluster state"
-        )
+    api_version, kind, info = _kind_of(kinds, subject)
     metadata = subject.get("metadata") or {}
     name = name or str(metadata.get("name") or "")
     if info.namespaced:
@@ -167,16 +162,21 @@ def _connect_request(
     return request
 
 
-def watched(kinds: KindRegistry, obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], Key]:
-    """``obj`` as a watch cache holds it (a namespaced object in its namespace, ``default`` when it names
-    none; a Namespace with its name label) and its controller key, so offline controller runs see what
-    the controller would."""
+def _kind_of(kinds: KindRegistry, obj: Mapping[str, Any]) -> tuple[str, str, KindInfo]:
     api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
     info = kinds.lookup(api_version, kind)
     if info is None:
         raise RequestError(
             f"unknown kind {kind!r} in {api_version!r}: add its CustomResourceDefinition to the cluster state"
         )
+    return api_version, kind, info
+
+
+def watched(kinds: KindRegistry, obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], Key]:
+    """``obj`` as a watch cache holds it (a namespaced object in its namespace, ``default`` when it names
+    none; a Namespace with its name label) and its controller key, so offline controller runs see what
+    the controller would."""
+    api_version, kind, info = _kind_of(kinds, obj)
     metadata = obj.get("metadata") or {}
     name, namespace = str(metadata.get("name") or ""), ""
     stored = obj

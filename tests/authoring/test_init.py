@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -161,7 +162,9 @@ def test_the_scaffold_type_checks(installed: Path) -> None:
     assert result.returncode == 0, result.output
 
 
-def test_a_type_error_in_the_example_names_file_and_line(installed: Path) -> None:
+@contextlib.contextmanager
+def type_error(installed: Path) -> Iterator[int]:
+    """``deny(42)`` in the validating example for the duration; yields its line number."""
     policy = installed / "src" / "policies" / "require-team-label" / "index.ts"
     original = policy.read_text()
     lines = original.splitlines(keepends=True)
@@ -169,11 +172,16 @@ def test_a_type_error_in_the_example_names_file_and_line(installed: Path) -> Non
     lines.insert(at + 1, "deny(42);\n")
     policy.write_text("".join(lines))
     try:
-        result = run_tsc(_project_tsc(installed), installed)
+        yield at + 2
     finally:
         policy.write_text(original)
+
+
+def test_a_type_error_in_the_example_names_file_and_line(installed: Path) -> None:
+    with type_error(installed) as line:
+        result = run_tsc(_project_tsc(installed), installed)
     assert result.returncode != 0
-    where = rf"^src/policies/require-team-label/index\.ts\({at + 2},\d+\): error TS2345"
+    where = rf"^src/policies/require-team-label/index\.ts\({line},\d+\): error TS2345"
     assert re.search(where, result.output, re.M), result.output
 
 
@@ -209,14 +217,6 @@ def test_the_scaffold_builds_into_a_policy_and_a_bundle_each(
 def test_a_type_error_fails_jspolicy_build_naming_file_and_line(
     installed: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = installed / "src" / "policies" / "require-team-label" / "index.ts"
-    original = policy.read_text()
-    lines = original.splitlines(keepends=True)
-    at = next(i for i, line in enumerate(lines) if line.startswith("const object"))
-    lines.insert(at + 1, "deny(42);\n")
-    policy.write_text("".join(lines))
-    try:
+    with type_error(installed) as line:
         assert main(["build", str(installed)]) == 1
-    finally:
-        policy.write_text(original)
-    assert f"src/policies/require-team-label/index.ts:{at + 2}:" in capsys.readouterr().err
+    assert f"src/policies/require-team-label/index.ts:{line}:" in capsys.readouterr().err
