@@ -188,12 +188,27 @@ class Bundler:
         dependencies = self._resolved_dependencies(source)
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="build-", dir=self.settings.cache_dir) as work:
-            workdir = Path(work)
+            workdir = Path(work).resolve()
             (workdir / source.entry_name).write_text(source.javascript, "utf-8")
+            # What the bundle may be made of: the policy and its installed dependencies (with `file:` ones,
+            # in the CLI, the directories they name). Anything else it imports, `/etc/passwd` or the
+            # leader's files by a relative path, would be read into a bundle its author can read back.
+            allowed = [workdir]
             if dependencies:
                 modules = self._installed(source, dependencies)
                 (workdir / "node_modules").symlink_to(modules, target_is_directory=True)
-            return self._esbuild(source.policy, workdir, source.entry_name, inline=True)
+                allowed.append(modules.resolve())
+                allowed += [
+                    Path(spec.removeprefix("file:")) for spec in dependencies.values() if spec.startswith("file:")
+                ]
+            javascript, inputs = self._esbuild(source.policy, workdir, source.entry_name, inline=True)
+            outside = sorted(str(p) for p in inputs if not any(p.is_relative_to(root) for root in allowed))
+            if outside:
+                raise BuildError(
+                    f"js policy {source.policy}: imports {', '.join(outside[:5])}: a policy may import only its "
+                    "npm dependencies (and what they import)"
+                )
+            return javascript
 
     def _installed(self, source: InlineSource, dependencies: Mapping[str, str]) -> Path:
         """node_modules for these dependencies, installed once (cached by the dependencies, so editing the
@@ -239,7 +254,7 @@ class Bundler:
             # A project whose dependencies are not installed yet: with its lockfile when it has one.
             verb = "ci" if (root / "package-lock.json").is_file() else "install"
             self._npm(source.policy, root, verb, f"the dependencies of {manifest}")
-        return self._esbuild(source.policy, root, str(entry.relative_to(root)), inline=False)
+        return self._esbuild(source.policy, root, str(entry.relative_to(root)), inline=False)[0]
 
     # -- the tools -----------------------------------------------------------------------------
 
@@ -254,11 +269,12 @@ class Bundler:
         if result.returncode != 0:
             raise BuildError(f"js policy {policy}: npm {verb} of {what} failed: {_npm_message(result.output)}")
 
-    def _esbuild(self, policy: str, cwd: Path, entry: str, *, inline: bool) -> str:
+    def _esbuild(self, policy: str, cwd: Path, entry: str, *, inline: bool) -> tuple[str, list[Path]]:
+        """The bundle, and the real paths of every file esbuild read into it."""
         tools = self.tools()
         with tempfile.TemporaryDirectory(prefix="jspolicy-out-") as out:
-            outfile = Path(out) / "bundle.js"
-            command = [str(tools.esbuild), entry, *ESBUILD_FLAGS, f"--outfile={outfile}"]
+            outfile, metafile = Path(out) / "bundle.js", Path(out) / "meta.json"
+            command = [str(tools.esbuild), entry, *ESBUILD_FLAGS, f"--outfile={outfile}", f"--metafile={metafile}"]
             try:
                 result = run_tool(command, cwd, self.settings.timeout)
             except CommandTimeoutError as error:
@@ -268,7 +284,8 @@ class Bundler:
                 raise BuildError(f"js policy {policy}: {messages or result.output}")
             if outfile.stat().st_size > MAX_BUNDLE_JS:
                 raise BuildError(f"js policy {policy}: the bundle is over the {MAX_BUNDLE_JS} bytes limit")
-            return outfile.read_text("utf-8")
+            inputs = json.loads(metafile.read_text("utf-8")).get("inputs") or {}
+            return outfile.read_text("utf-8"), [(cwd / name).resolve() for name in inputs]
 
 
 def _finish(policy: str, javascript: str, *, cached: bool) -> Built:

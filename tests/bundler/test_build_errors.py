@@ -183,3 +183,16 @@ def test_an_esbuild_that_does_not_match_its_pinned_integrity_is_refused(
     with pytest.raises(ToolError, match="does not match its pinned integrity"):
         esbuild_path(log=False)
     assert not list((tmp_path / "cache").rglob("esbuild/*/esbuild"))
+
+
+@pytest.mark.parametrize("target", ["absolute", "relative"])
+def test_a_policy_cannot_import_files_of_the_building_machine(tmp_path: Path, target: str) -> None:
+    """A tenant's JsPolicy must not read the leader's files into a JsPolicyBundle it can read back."""
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"token": "s3cr3t"}')
+    bundler = Bundler(BuildSettings(cache_dir=tmp_path / "cache" / "deep", allow_file_dependencies=False))
+    path = str(secret) if target == "absolute" else "../" * 12 + str(secret).lstrip("/")
+    source = InlineSource("p.example.com", f'import x from "{path}";\ndeny(JSON.stringify(x));\n', {})
+    with pytest.raises(BuildError, match=f"imports {secret}: a policy may import only its npm dependencies"):
+        bundler.build(source)
+    assert not list((tmp_path / "cache").rglob("*.js"))  # nothing of it was cached either
