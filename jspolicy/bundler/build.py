@@ -190,6 +190,10 @@ class Bundler:
         with tempfile.TemporaryDirectory(prefix="build-", dir=self.settings.cache_dir) as work:
             workdir = Path(work).resolve()
             (workdir / source.entry_name).write_text(source.javascript, "utf-8")
+            # esbuild takes settings from the nearest package.json and tsconfig.json: these, not whatever a
+            # directory above the cache holds, so the bundle is the same on every machine.
+            (workdir / "package.json").write_text('{"private": true}\n', "utf-8")
+            (workdir / "tsconfig.json").write_text("{}\n", "utf-8")
             # What the bundle may be made of: the policy and its installed dependencies (with `file:` ones,
             # in the CLI, the directories they name). Anything else it imports, `/etc/passwd` or the
             # leader's files by a relative path, would be read into a bundle its author can read back.
