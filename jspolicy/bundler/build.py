@@ -32,7 +32,7 @@ from jspolicy.controlplane.binaries import cache_root, locked
 from jspolicy.resources.bundle import encode_bundle
 
 # Bump when the esbuild flags or the layout change: cached bundles of an older format are not reused.
-FORMAT = 1
+FORMAT = 2
 # A JsPolicyBundle is one etcd value (1.5 MiB by default, the API server's --max-request-bytes is 3 MiB):
 # spec.bundle (base64, 4/3 of the gzip) may take 1 MiB and leaves room for metadata and managedFields.
 MAX_ENCODED_BUNDLE = 1024 * 1024
