@@ -27,7 +27,8 @@ RUN pip install . \
     && groupadd --gid 1000 jspolicy \
     && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin jspolicy
 
-ENV JSPOLICY_ESBUILD=/opt/jspolicy/esbuild/0.28.2/esbuild
+ENV JSPOLICY_ESBUILD=/opt/jspolicy/esbuild/0.28.2/binary/bin/esbuild \
+    JSPOLICY_ESBUILD_API=/opt/jspolicy/esbuild/0.28.2/api/lib/main.js
 WORKDIR /tmp
 USER 1000:1000
 EXPOSE 8443 8080 9080

@@ -20,48 +20,25 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jspolicy.bundler.commands import CommandTimeoutError, run_tool
-from jspolicy.bundler.tools import (
-    ESBUILD_VERSION,
-    Toolchain,
-    ToolError,
-    npm_environment,
-    toolchain,
-)
+from jspolicy.bundler import esbuild, npm
+from jspolicy.bundler.cache import DEFAULT_BUDGET, BuildCache
+from jspolicy.bundler.errors import BuildError
+from jspolicy.bundler.tools import ESBUILD_VERSION, Toolchain, ToolError, toolchain
 from jspolicy.controlplane.binaries import cache_root, locked
 from jspolicy.resources.bundle import encode_bundle
 
-# Bump when the esbuild flags or the layout change: cached bundles of an older format are not reused.
-FORMAT = 2
+# Bump when the esbuild options or the layout change: cached bundles of an older format are not reused.
+FORMAT = 3
 # A JsPolicyBundle is one etcd value (1.5 MiB by default, the API server's --max-request-bytes is 3 MiB):
 # spec.bundle (base64, 4/3 of the gzip) may take 1 MiB and leaves room for metadata and managedFields.
 MAX_ENCODED_BUNDLE = 1024 * 1024
 MAX_BUNDLE_JS = 16 * 1024 * 1024  # what one context compiles; also below resources/bundle.py's decode cap
-MAX_INSTALL_BYTES = 512 * 1024 * 1024  # node_modules of one policy
-MAX_INSTALL_FILES = 50_000
 DEFAULT_TIMEOUT = 30.0  # jsPolicy's BUNDLE_TIMEOUT, per command
 DEFAULT_CONCURRENCY = 2
-# esbuild's export code assigns module.exports; webpack's commonjs target writes to `exports`.
-BANNER = "var module = { exports: exports };"
-ESBUILD_FLAGS = (
-    "--bundle",
-    "--format=cjs",
-    "--platform=neutral",
-    "--main-fields=main,module",
-    "--target=es2020",
-    "--charset=utf8",
-    "--legal-comments=none",
-    "--preserve-symlinks",
-    "--log-level=error",
-    "--color=false",
-    f"--banner:js={BANNER}",
-)
 _DEPENDENCY_NAME = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
-
-
-class BuildError(Exception):
-    """A policy that does not bundle; the message names the policy, the package or file:line, and the
-    tool's own words."""
+# Dependency specs npm reads as paths on this machine (`file:` and bare paths), or as a local git repository.
+_LOCAL_PATH = re.compile(r"^(file:|\.{1,2}(/|$)|/|~/)")
+_LOCAL_GIT = re.compile(r"^git\+file:", re.I)
 
 
 @dataclass(frozen=True)
@@ -71,6 +48,7 @@ class BuildSettings:
     cache_dir: Path = field(default_factory=lambda: cache_root() / "bundles")
     # `file:` dependencies name paths on the building machine: fine for the CLI, meaningless in a cluster.
     allow_file_dependencies: bool = True
+    cache_budget: int = DEFAULT_BUDGET
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, allow_file_dependencies: bool = True) -> BuildSettings:
@@ -78,14 +56,18 @@ class BuildSettings:
         try:
             timeout = float(env.get("BUNDLE_TIMEOUT") or DEFAULT_TIMEOUT)
             concurrency = int(env.get("JSPOLICY_BUNDLE_CONCURRENCY") or DEFAULT_CONCURRENCY)
+            budget = int(env.get("JSPOLICY_BUNDLE_CACHE_MAX_MB") or DEFAULT_BUDGET // 2**20) * 2**20
         except ValueError as error:
-            raise BuildError(f"BUNDLE_TIMEOUT and JSPOLICY_BUNDLE_CONCURRENCY must be numbers: {error}") from None
+            raise BuildError(
+                f"BUNDLE_TIMEOUT, JSPOLICY_BUNDLE_CONCURRENCY and JSPOLICY_BUNDLE_CACHE_MAX_MB must be numbers: {error}"
+            ) from None
         cache = env.get("JSPOLICY_BUNDLE_CACHE")
         return cls(
             timeout=max(1.0, timeout),
             concurrency=max(1, concurrency),
             cache_dir=Path(cache) if cache else cache_root() / "bundles",
             allow_file_dependencies=allow_file_dependencies,
+            cache_budget=max(64 * 2**20, budget),
         )
 
 
@@ -124,6 +106,7 @@ class Built:
 class Bundler:
     def __init__(self, settings: BuildSettings | None = None) -> None:
         self.settings = settings or BuildSettings.from_env()
+        self.cache = BuildCache(self.settings.cache_dir, self.settings.cache_budget)
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._tools: Toolchain | None = None
 
@@ -140,8 +123,9 @@ class Bundler:
             with self._slots:
                 return _finish(source.policy, self._bundle_entry(source), cached=False)
         key = self.key(source)
-        cached = self.settings.cache_dir / "js" / key[:2] / f"{key}.js"
+        cached = self.cache.bundle(key)
         if cached.is_file():
+            self.cache.used(cached)
             return _finish(source.policy, cached.read_text("utf-8"), cached=True)
         with self._slots, locked(self.settings.cache_dir / "locks" / key):
             if cached.is_file():  # built by another process meanwhile
@@ -163,25 +147,28 @@ class Bundler:
     # -- inline policies -----------------------------------------------------------------------
 
     def _resolved_dependencies(self, source: InlineSource) -> dict[str, str]:
-        """Dependencies as npm gets them: ``file:`` paths made absolute against the policy's directory."""
+        """Dependencies as npm gets them: paths (``file:`` or bare) made absolute against the policy's
+        directory, or refused where there are no files of the user's (a cluster)."""
         resolved: dict[str, str] = {}
         for name, spec in sorted(source.dependencies.items()):
             if not isinstance(spec, str) or not _DEPENDENCY_NAME.match(str(name)):
                 raise BuildError(f"js policy {source.policy}: dependency {name!r}: {spec!r} is not an npm package spec")
-            if spec.startswith("file:"):
-                if not self.settings.allow_file_dependencies:
-                    raise BuildError(
-                        f"js policy {source.policy}: dependency {name} is a file: path ({spec}), which only the CLI "
-                        "can bundle; publish the package to a registry"
-                    )
-                path = Path(spec.removeprefix("file:"))
-                if not path.is_absolute():
-                    path = (source.base_dir or Path.cwd()) / path
-                if not path.exists():
-                    raise BuildError(f"js policy {source.policy}: dependency {name}: {spec}: no such file or directory")
-                resolved[name] = f"file:{path.resolve()}"
-            else:
+            if _LOCAL_GIT.match(spec):
+                raise BuildError(f"js policy {source.policy}: dependency {name}: {spec} is a local git repository")
+            if not _LOCAL_PATH.match(spec):
                 resolved[name] = spec
+                continue
+            if not self.settings.allow_file_dependencies:
+                raise BuildError(
+                    f"js policy {source.policy}: dependency {name} is a file: path ({spec}), which only the CLI "
+                    "can bundle; publish the package to a registry"
+                )
+            path = Path(spec.removeprefix("file:")).expanduser()
+            if not path.is_absolute():
+                path = (source.base_dir or Path.cwd()) / path
+            if not path.exists():
+                raise BuildError(f"js policy {source.policy}: dependency {name}: {spec}: no such file or directory")
+            resolved[name] = f"file:{path.resolve()}"
         return resolved
 
     def _bundle_inline(self, source: InlineSource) -> str:
@@ -202,25 +189,20 @@ class Bundler:
                 modules = self._installed(source, dependencies)
                 (workdir / "node_modules").symlink_to(modules, target_is_directory=True)
                 allowed.append(modules.resolve())
-                allowed += [
-                    Path(spec.removeprefix("file:")) for spec in dependencies.values() if spec.startswith("file:")
-                ]
-            javascript, inputs = self._esbuild(source.policy, workdir, source.entry_name, inline=True)
-            outside = sorted(str(p) for p in inputs if not any(p.is_relative_to(root) for root in allowed))
-            if outside:
-                raise BuildError(
-                    f"js policy {source.policy}: imports {', '.join(outside[:5])}: a policy may import only its "
-                    "npm dependencies (and what they import)"
-                )
-            return javascript
+                allowed += [Path(spec.removeprefix("file:")) for spec in dependencies.values()
+                            if spec.startswith("file:")]  # fmt: skip
+            return esbuild.bundle(self.tools(), source.policy, workdir, source.entry_name, allowed=allowed,
+                                  timeout=self.settings.timeout, max_bytes=MAX_BUNDLE_JS,
+                                  entry_label="spec.javascript")  # fmt: skip
 
     def _installed(self, source: InlineSource, dependencies: Mapping[str, str]) -> Path:
         """node_modules for these dependencies, installed once (cached by the dependencies, so editing the
         policy's code needs no network)."""
         material = {"format": FORMAT, "dependencies": {n: _spec_identity(s) for n, s in dependencies.items()}}
         key = hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()
-        installed = self.settings.cache_dir / "deps" / key
+        installed = self.cache.dependencies(key)
         if (installed / "node_modules").is_dir():
+            self.cache.used(installed)
             return installed / "node_modules"
         with locked(self.settings.cache_dir / "locks" / f"deps-{key}"):
             if (installed / "node_modules").is_dir():
@@ -233,15 +215,18 @@ class Bundler:
                            "description": f"dependencies of js policy {source.policy}", "license": "UNLICENSED",
                            "dependencies": dict(dependencies)}  # fmt: skip
                 (staging / "package.json").write_text(json.dumps(package, indent=2) + "\n", "utf-8")
-                npmrc = project_npmrc(source.base_dir)
+                npmrc = npm.project_npmrc(source.base_dir)
                 if npmrc:
                     (staging / ".npmrc").write_text(npmrc, "utf-8")
-                self._npm(source.policy, staging, "install", f"dependencies {_describe(source.dependencies)}")
-                _check_install_size(source.policy, staging / "node_modules")
+                npm.install(source.policy, staging, "install", f"dependencies {_describe(source.dependencies)}",
+                            cache=self.cache.npm, scratch=staging, timeout=self.settings.timeout)  # fmt: skip
+                (staging / ".npmrc").unlink(missing_ok=True)
                 shutil.rmtree(installed, ignore_errors=True)
                 staging.replace(installed)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+            self.cache.used(installed)
+            self.cache.evict(keep=installed)
         return installed / "node_modules"
 
     # -- project entries -----------------------------------------------------------------------
@@ -257,39 +242,12 @@ class Bundler:
         if manifest.is_file() and not (root / "node_modules").is_dir() and _declares_dependencies(manifest):
             # A project whose dependencies are not installed yet: with its lockfile when it has one.
             verb = "ci" if (root / "package-lock.json").is_file() else "install"
-            self._npm(source.policy, root, verb, f"the dependencies of {manifest}")
-        return self._esbuild(source.policy, root, str(entry.relative_to(root)), inline=False)[0]
-
-    # -- the tools -----------------------------------------------------------------------------
-
-    def _npm(self, policy: str, cwd: Path, verb: str, what: str) -> None:
-        tools = self.tools()
-        env = npm_environment(cwd, self.settings.cache_dir / "npm-cache")
-        command = [str(tools.npm), verb, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-        try:
-            result = run_tool(command, cwd, self.settings.timeout, env)
-        except CommandTimeoutError as error:
-            raise BuildError(f"js policy {policy}: npm {verb} of {what} failed: {error} (BUNDLE_TIMEOUT)") from None
-        if result.returncode != 0:
-            raise BuildError(f"js policy {policy}: npm {verb} of {what} failed: {_npm_message(result.output)}")
-
-    def _esbuild(self, policy: str, cwd: Path, entry: str, *, inline: bool) -> tuple[str, list[Path]]:
-        """The bundle, and the real paths of every file esbuild read into it."""
-        tools = self.tools()
-        with tempfile.TemporaryDirectory(prefix="jspolicy-out-") as out:
-            outfile, metafile = Path(out) / "bundle.js", Path(out) / "meta.json"
-            command = [str(tools.esbuild), entry, *ESBUILD_FLAGS, f"--outfile={outfile}", f"--metafile={metafile}"]
-            try:
-                result = run_tool(command, cwd, self.settings.timeout)
-            except CommandTimeoutError as error:
-                raise BuildError(f"js policy {policy}: bundling failed: {error} (BUNDLE_TIMEOUT)") from None
-            if result.returncode != 0:
-                messages = esbuild_messages(result.stderr, entry, "spec.javascript" if inline else None)
-                raise BuildError(f"js policy {policy}: {messages or result.output}")
-            if outfile.stat().st_size > MAX_BUNDLE_JS:
-                raise BuildError(f"js policy {policy}: the bundle is over the {MAX_BUNDLE_JS} bytes limit")
-            inputs = json.loads(metafile.read_text("utf-8")).get("inputs") or {}
-            return outfile.read_text("utf-8"), [(cwd / name).resolve() for name in inputs]
+            with tempfile.TemporaryDirectory(prefix="jspolicy-npm-") as scratch:
+                npm.install(source.policy, root, verb, f"the dependencies of {manifest}", cache=self.cache.npm,
+                            scratch=Path(scratch), timeout=self.settings.timeout)  # fmt: skip
+        # The user's own project: it may import what the user chooses (a monorepo's shared folder, say).
+        return esbuild.bundle(self.tools(), source.policy, root, str(entry.relative_to(root)), allowed=None,
+                              timeout=self.settings.timeout, max_bytes=MAX_BUNDLE_JS)  # fmt: skip
 
 
 def _finish(policy: str, javascript: str, *, cached: bool) -> Built:
@@ -303,41 +261,6 @@ def _finish(policy: str, javascript: str, *, cached: bool) -> Built:
             "not all of lodash)"
         )
     return Built(javascript, encoded, cached)
-
-
-# esbuild --log-level=error --color=false prints "✘ [ERROR] message" then an indented "file:line:col:".
-_ESBUILD_ERROR = re.compile(r"^\S*\s*\[ERROR\] (?P<message>.+?)\n(?:\s*\n)?\s+(?P<where>[^\s:][^:\n]*:\d+:\d+):", re.M)
-
-
-def esbuild_messages(stderr: str, entry: str, entry_label: str | None) -> str:
-    """esbuild's errors as ``file:line:col: message``, one per line (the inline entry named as its field)."""
-    lines = []
-    for found in _ESBUILD_ERROR.finditer(stderr):
-        where = found["where"]
-        if entry_label and where.startswith(entry + ":"):
-            where = entry_label + where[len(entry) :]
-        lines.append(f"{where}: {found['message']}")
-    return "\n".join(lines[:20])
-
-
-def _npm_message(output: str) -> str:
-    kept = [line for line in output.splitlines() if "complete log of this run" not in line and line.strip()]
-    return "\n".join(kept[-30:]) or "npm failed without a message"
-
-
-def project_npmrc(base: Path | None) -> str:
-    """The nearest ``.npmrc`` from the policy's directory up: npm reads a project's own config only in the
-    project, and the build runs elsewhere. The user's ``~/.npmrc`` and ``NPM_CONFIG_*`` apply anyway."""
-    if base is None:
-        return ""
-    home = Path.home().resolve()
-    for directory in [base.resolve(), *base.resolve().parents]:
-        if directory == home:
-            return ""  # the user config: npm reads it itself
-        candidate = directory / ".npmrc"
-        if candidate.is_file():
-            return candidate.read_text("utf-8")
-    return ""
 
 
 def _spec_identity(spec: str) -> str:
@@ -360,19 +283,6 @@ def _content_files(path: Path) -> Iterator[Path]:
         parts = file.relative_to(path).parts
         if file.is_file() and "node_modules" not in parts and ".git" not in parts:
             yield file
-
-
-def _check_install_size(policy: str, modules: Path) -> None:
-    total = count = 0
-    for file in modules.rglob("*"):
-        if file.is_file() and not file.is_symlink():
-            count += 1
-            total += file.stat().st_size
-            if total > MAX_INSTALL_BYTES or count > MAX_INSTALL_FILES:
-                raise BuildError(
-                    f"js policy {policy}: its dependencies install more than {MAX_INSTALL_BYTES // 2**20} MiB or "
-                    f"{MAX_INSTALL_FILES} files"
-                )
 
 
 def _declares_dependencies(manifest: Path) -> bool:

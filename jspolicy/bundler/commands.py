@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_OUTPUT_CHARS = 8000
+WATCH_INTERVAL = 1.0
 
 
 class CommandTimeoutError(Exception):
@@ -39,7 +41,10 @@ def run_tool(
     timeout: float,
     env: Mapping[str, str] | None = None,
     stdin: str | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> Completed:
+    """``watch`` is called about every second while the tool runs; what it raises stops the tool (with its
+    process group) and is raised here."""
     process = subprocess.Popen(
         list(command),
         cwd=cwd,
@@ -50,10 +55,27 @@ def run_tool(
         text=True,
         start_new_session=True,
     )
-    try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise CommandTimeoutError(f"{Path(command[0]).name} did not finish within {timeout:g} s") from None
+    deadline = time.monotonic() + timeout
+    pending = stdin
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            stdout, stderr = process.communicate(pending, timeout=max(0.0, min(left, WATCH_INTERVAL)))
+            break
+        except subprocess.TimeoutExpired:
+            pending = None  # sent with the first call; output read so far is kept by Popen
+            if left <= WATCH_INTERVAL:
+                _stop(process)
+                raise CommandTimeoutError(f"{Path(command[0]).name} did not finish within {timeout:g} s") from None
+            if watch is not None:
+                try:
+                    watch()
+                except BaseException:
+                    _stop(process)
+                    raise
     return Completed(process.returncode, stdout[-MAX_OUTPUT_CHARS * 4 :], stderr[-MAX_OUTPUT_CHARS * 4 :])
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()

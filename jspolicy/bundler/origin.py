@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from jspolicy.bundler.build import BuildError, Bundler, EntryFile, InlineSource
+from jspolicy.bundler.build import Bundler, EntryFile, InlineSource
+from jspolicy.bundler.errors import BuildError
 from jspolicy.resources.bundle import BundleError, bundle_hash, decode_bundle
 from jspolicy.resources.manifests import block_scalar_line
 from jspolicy.resources.policy import JsPolicy

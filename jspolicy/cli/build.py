@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jspolicy.bundler.build import BuildError, Bundler
+from jspolicy.bundler.build import Bundler
+from jspolicy.bundler.errors import BuildError
 from jspolicy.bundler.project import ProjectError, TypeCheckError, build_project, write
 from jspolicy.cli.session import CliError
 

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from jspolicy.bundler.build import BuildError, Built, Bundler, InlineSource
+from jspolicy.bundler.build import Built, Bundler, InlineSource
+from jspolicy.bundler.errors import BuildError
 
 log = logging.getLogger(__name__)
 

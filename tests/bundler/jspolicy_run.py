@@ -15,10 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jspolicy.bundler.tools import esbuild_path
+from jspolicy.bundler.tools import esbuild_api_path, esbuild_path
 
 RUN_TIMEOUT = 300.0
-_MACHINE_SETTINGS = ("JSPOLICY_NPM_TOKEN", "JSPOLICY_BUNDLE_CACHE", "JSPOLICY_CACHE_DIR", "JSPOLICY_ESBUILD")
+_MACHINE_SETTINGS = (
+    "JSPOLICY_NPM_TOKEN",
+    "JSPOLICY_BUNDLE_CACHE",
+    "JSPOLICY_CACHE_DIR",
+    "JSPOLICY_ESBUILD",
+    "JSPOLICY_ESBUILD_API",
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,13 @@ class Run:
 def clean_environment(extra: Mapping[str, str], bundle_cache: Path) -> dict[str, str]:
     """os.environ without npm or jspolicy build settings, a fresh bundle cache, and the pinned esbuild.
 
-    esbuild is resolved here, with the machine's npm config: the subprocess's registry is the loopback one,
-    which does not hold @esbuild/*."""
+    esbuild (binary and API) is resolved here, with the machine's npm config: the subprocess's registry is
+    the loopback one, which does not hold esbuild's packages."""
     env = {
         k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_") and k not in _MACHINE_SETTINGS
     }
-    env.update({"JSPOLICY_ESBUILD": str(esbuild_path()), "JSPOLICY_BUNDLE_CACHE": str(bundle_cache)})
+    env.update({"JSPOLICY_ESBUILD": str(esbuild_path()), "JSPOLICY_ESBUILD_API": str(esbuild_api_path()),
+                "JSPOLICY_BUNDLE_CACHE": str(bundle_cache)})  # fmt: skip
     env.update(extra)
     return env
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jspolicy.bundler.build import MAX_ENCODED_BUNDLE, BuildError, BuildSettings, Bundler, InlineSource
+from jspolicy.bundler import npm
+from jspolicy.bundler.build import MAX_ENCODED_BUNDLE, BuildSettings, Bundler, InlineSource
+from jspolicy.bundler.errors import BuildError
 from jspolicy.bundler.tools import ToolError, esbuild_path
 from tests.bundler.jspolicy_run import Run, clean_environment, jspolicy
 
@@ -185,14 +187,53 @@ def test_an_esbuild_that_does_not_match_its_pinned_integrity_is_refused(
     assert not list((tmp_path / "cache").rglob("esbuild/*/esbuild"))
 
 
-@pytest.mark.parametrize("target", ["absolute", "relative"])
+@pytest.mark.parametrize("target", ["absolute", "relative", "text"])
 def test_a_policy_cannot_import_files_of_the_building_machine(tmp_path: Path, target: str) -> None:
     """A tenant's JsPolicy must not read the leader's files into a JsPolicyBundle it can read back."""
     secret = tmp_path / "secret.json"
     secret.write_text('{"token": "s3cr3t"}')
     bundler = Bundler(BuildSettings(cache_dir=tmp_path / "cache" / "deep", allow_file_dependencies=False))
-    path = str(secret) if target == "absolute" else "../" * 12 + str(secret).lstrip("/")
-    source = InlineSource("p.example.com", f'import x from "{path}";\ndeny(JSON.stringify(x));\n', {})
-    with pytest.raises(BuildError, match=f"imports {secret}: a policy may import only its npm dependencies"):
+    path = str(secret) if target != "relative" else "../" * 12 + str(secret).lstrip("/")
+    attributes = ' with { type: "text" }' if target == "text" else ""
+    source = InlineSource("p.example.com", f'import x from "{path}"{attributes};\ndeny(JSON.stringify(x));\n', {})
+    with pytest.raises(BuildError) as refused:
         bundler.build(source)
+    assert f'may not import "{path}": a policy imports only its npm dependencies' in str(refused.value)
+    assert "s3cr3t" not in str(refused.value)
     assert not list((tmp_path / "cache").rglob("*.js"))  # nothing of it was cached either
+
+
+def test_a_dependency_cannot_import_files_outside_the_installed_packages(workdir: Path) -> None:
+    """The package a policy names is the tenant's too: what it imports is guarded the same way."""
+    (workdir / "secret.txt").write_text("TOPSECRET")
+    write_package(workdir / "sneaky", f'module.exports = require("{workdir / "secret.txt"}");\n', name="sneaky")
+    bundler = Bundler(BuildSettings(cache_dir=workdir / "cache"))
+    source = InlineSource("p.example.com", 'import s from "sneaky";\ndeny(s);\n', {"sneaky": "file:sneaky"}, workdir)
+    with pytest.raises(BuildError, match="a policy imports only its npm dependencies") as refused:
+        bundler.build(source)
+    assert "TOPSECRET" not in str(refused.value)
+
+
+def test_a_dev_zero_import_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    bundler = Bundler(BuildSettings(cache_dir=tmp_path / "cache", allow_file_dependencies=False))
+    source = InlineSource("p.example.com", 'import z from "/dev/zero" with { type: "text" };\ndeny(z);\n', {})
+    with pytest.raises(BuildError, match='may not import "/dev/zero"'):
+        bundler.build(source)
+
+
+@pytest.mark.parametrize("spec", ["../lib", "/opt/lib", "~/lib", "git+file:///srv/repo.git"])
+def test_a_cluster_bundler_refuses_every_kind_of_local_path(tmp_path: Path, spec: str) -> None:
+    bundler = Bundler(BuildSettings(cache_dir=tmp_path, allow_file_dependencies=False))
+    with pytest.raises(BuildError, match=r"file: path|local git repository"):
+        bundler.build(InlineSource("p.example.com", 'import "x";', {"x": spec}))
+
+
+def test_only_registry_auth_tls_and_proxy_lines_of_a_project_npmrc_are_used(tmp_path: Path) -> None:
+    """A cloned repository's .npmrc must not make `jspolicy apply` run a program (git=, script-shell=, ...)."""
+    (tmp_path / ".npmrc").write_text(
+        "registry=https://npm.company.tld/\ngit=./evil.sh\nscript-shell=./evil.sh\n"
+        "//npm.company.tld/:_authToken=${TOKEN}\nnode-gyp=./evil.sh\ncafile=ca.pem\n"
+    )
+    assert npm.project_npmrc(tmp_path) == (
+        "registry=https://npm.company.tld/\n//npm.company.tld/:_authToken=${TOKEN}\ncafile=ca.pem\n"
+    )

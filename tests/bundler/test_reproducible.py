@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from jspolicy.bundler.build import BuildError, BuildSettings, Built, Bundler, InlineSource
+from jspolicy.bundler.build import BuildSettings, Built, Bundler, InlineSource
+from jspolicy.bundler.errors import BuildError
 from jspolicy.bundler.project import build_project
-from jspolicy.bundler.tools import esbuild_path
+from jspolicy.bundler.tools import esbuild_api_path, esbuild_path
 
 POLICY_JS = textwrap.dedent(
     """\
@@ -41,6 +42,7 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.fail("these tests need Node.js 18+ with npm on PATH", pytrace=False)
     # The machine's pinned esbuild (fetched once), so a fresh JSPOLICY_CACHE_DIR does not fetch it again.
     monkeypatch.setenv("JSPOLICY_ESBUILD", str(esbuild_path()))
+    monkeypatch.setenv("JSPOLICY_ESBUILD_API", str(esbuild_api_path()))
     monkeypatch.delenv("JSPOLICY_BUNDLE_CACHE", raising=False)
 
 

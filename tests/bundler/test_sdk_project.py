@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from jspolicy.admission.request import UserInfo
-from jspolicy.bundler.tools import esbuild_path
+from jspolicy.bundler.tools import esbuild_api_path, esbuild_path
 from jspolicy.cli.session import Evaluation, OfflineSession
 from jspolicy.resources.manifests import load_manifests
 from jspolicy.resources.policyset import PolicySet
@@ -70,7 +70,8 @@ def _must(result: subprocess.CompletedProcess[str], what: str) -> None:
 def _build_env(cache: Path) -> dict[str, str]:
     """A fresh jspolicy cache with the machine's pinned esbuild (fetched here once if need be)."""
     env = {k: v for k, v in os.environ.items() if k not in ("JSPOLICY_BUNDLE_CACHE", "JSPOLICY_CACHE_DIR")}
-    env.update({"JSPOLICY_ESBUILD": str(esbuild_path()), "JSPOLICY_CACHE_DIR": str(cache)})
+    env.update({"JSPOLICY_ESBUILD": str(esbuild_path()), "JSPOLICY_ESBUILD_API": str(esbuild_api_path()),
+                "JSPOLICY_CACHE_DIR": str(cache)})  # fmt: skip
     return env
 
 
@@ -233,6 +234,7 @@ def test_policy_yaml_beside_index_ts_answers_like_webpack_bundles(project: Proje
     assert not policies.bundles
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JSPOLICY_ESBUILD", str(esbuild_path()))
+        patch.setenv("JSPOLICY_ESBUILD_API", str(esbuild_api_path()))
         session = OfflineSession(policies, [], module_pool, owns_pool=False)
     answers = []
     for operation, obj, old in REQUESTS:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from jspolicy.bundler.origin import BUNDLE_HASH_ANNOTATION
-from jspolicy.bundler.tools import esbuild_path
+from jspolicy.bundler.tools import esbuild_api_path, esbuild_path
 from jspolicy.controlplane.plane import ControlPlane
 from jspolicy.resources.bundle import bundle_hash, decode_bundle
 from tests.conftest import GUARDRAILS
@@ -65,6 +65,7 @@ def server(
         **npm_registry.env(),
         # What the image does: esbuild ships with it, nothing is fetched from a pod.
         "JSPOLICY_ESBUILD": str(esbuild_path()),
+        "JSPOLICY_ESBUILD_API": str(esbuild_api_path()),
         "JSPOLICY_CACHE_DIR": str(home / "cache"),  # cold: every dependency comes from the loopback registry
     }
     replica = start_replica(control_plane, home, "bundling", env=env)
