@@ -29,6 +29,7 @@ from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.runtime.syntax import syntax_error
 
 ENTRY_NAMES = ("index.ts", "index.tsx", "index.js", "index.mjs", "index.mts")
+POLICY_FILES = ("policy.yaml", "policy.yml")
 # Written by the leader on the bundles it builds: the bundleHash of the source they were built from.
 BUNDLE_HASH_ANNOTATION = "policy.jspolicy.com/bundle-hash"
 # On a JsPolicy: `typescript` bundles spec.javascript as TypeScript (jsPolicy has no such field, and the
@@ -36,8 +37,11 @@ BUNDLE_HASH_ANNOTATION = "policy.jspolicy.com/bundle-hash"
 LANGUAGE_ANNOTATION = "policy.jspolicy.com/language"
 LANGUAGES = ("javascript", "typescript")
 
-# An ESM import or a CommonJS require of a package: only a bundler can resolve these.
-_MODULE_USE = re.compile(r"""(?m)^\s*import\s*(?:[\w*{]|["'])|\bimport\s*\(|\brequire\s*\(\s*["'`]""")
+# An ESM import or export, or a CommonJS require of a package: only a bundler can resolve these.
+# (`export` too: webpack accepted an ES module, V8 does not run one as a script.)
+_MODULE_USE = re.compile(
+    r"""(?m)^\s*(?:import(?:\s+[\w*{$]|\s*[{*"'])|export\s)|\bimport\s*\(|\brequire\s*\(\s*["'`]"""
+)
 
 # How build errors name a line of spec.javascript: "spec.javascript line 3: ..." (V8), "spec.javascript:3:7: ..."
 _JAVASCRIPT_LINE = re.compile(r"spec\.javascript(?: line |:)(\d+)")
@@ -56,8 +60,12 @@ def needs_bundler(javascript: str, dependencies: Mapping[str, str] | None) -> bo
 
 
 def entry_beside(manifest_path: Path | None) -> Path | None:
-    """The sdk-layout entry module next to a policy's manifest file, if there is one."""
-    if manifest_path is None:
+    """The sdk-layout entry module next to a policy's manifest: a ``policy.yaml`` in a project (a package.json
+    above it) beside an ``index.ts``/``index.js``. Anything less is not a project: a JsPolicy file that merely
+    sits next to some index.js keeps using its JsPolicyBundle, as it did."""
+    if manifest_path is None or manifest_path.name not in POLICY_FILES:
+        return None
+    if not any((directory / "package.json").is_file() for directory in manifest_path.parents):
         return None
     for name in ENTRY_NAMES:
         candidate = manifest_path.parent / name
@@ -121,7 +129,8 @@ class CodeSource:
         javascript, dependencies = self.policy.javascript, self.policy.spec.get("dependencies")
         if javascript:
             return "build" if self.typescript or needs_bundler(javascript, dependencies) else "inline"
-        return "entry" if entry_beside(self.manifest_path) is not None else "bundle"
+        # A JsPolicyBundle given next to the manifest is what the user chose to run.
+        return "entry" if self.bundle is None and entry_beside(self.manifest_path) is not None else "bundle"
 
     def watched_files(self) -> list[Path]:
         """Files besides the manifest whose change changes the code: a project entry's sources."""

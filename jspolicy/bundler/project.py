@@ -76,11 +76,15 @@ def discover(root: Path) -> list[ProjectPolicy]:
         raise ProjectError(
             f"{root}: no policies found: expected src/policies/<name>/{POLICY_FILE} beside an index.ts or index.js"
         )
-    names: dict[str, Path] = {}
+    files: dict[str, Path] = {}
+    policies: dict[str, Path] = {}
     for policy in found:
-        if policy.name in names:
-            raise ProjectError(f"{policy.manifest_path} and {names[policy.name]} both build {policy.name}.yaml")
-        names[policy.name] = policy.manifest_path
+        name = str(policy.manifest["metadata"]["name"])
+        if policy.name in files:
+            raise ProjectError(f"{policy.manifest_path} and {files[policy.name]} both build {policy.name}.yaml")
+        if name in policies:
+            raise ProjectError(f"{policy.manifest_path} and {policies[name]} both define JsPolicy {name}")
+        files[policy.name], policies[name] = policy.manifest_path, policy.manifest_path
     return sorted(found, key=lambda p: p.name)
 
 
@@ -132,9 +136,11 @@ def typecheck(root: Path, warn: Callable[[str], None]) -> None:
         raise TypeCheckError(str(error)) from None
     if result.returncode == 0:
         return
-    diagnostics = [found for line in result.stdout.splitlines() if (found := _TSC_DIAGNOSTIC.match(line.strip()))]
-    if not diagnostics:
-        raise TypeCheckError(f"tsc failed: {result.output}")  # not a type error: a broken tsconfig, say
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    diagnostics = [found for line in lines if (found := _TSC_DIAGNOSTIC.match(line))]
+    unplaced = [line for line in lines if line.startswith("error TS")]  # no file: the project's configuration
+    if unplaced or not diagnostics:
+        raise TypeCheckError("\n".join(unplaced) or f"tsc failed: {result.output}")
     own = [d for d in diagnostics if "node_modules" not in Path(d["file"]).parts]
     if own:
         raise TypeCheckError("\n".join(f"{d['file']}:{d['line']}:{d['column']}: {d['message']}" for d in own))

@@ -45,7 +45,8 @@ class PolicyBuilds:
         return None
 
     def forget(self, name: str) -> None:
-        """The policy is gone: drop what was kept for it."""
+        """Drop what was kept for the policy: it is gone, its bundle is written (a later need, say the bundle
+        was deleted, is a cache hit), or its failure was transient and is to be tried again."""
         with self._lock:
             self._outcomes.pop(name, None)
 
@@ -55,6 +56,9 @@ class PolicyBuilds:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _build(self, source: InlineSource, digest: str) -> None:
+        with self._lock:
+            if self._running.get(source.policy) != digest:
+                return  # the policy changed while this build waited: only its newest source is built
         outcome: Outcome
         try:
             built = self._bundler.build(source)

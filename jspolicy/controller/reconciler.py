@@ -148,8 +148,8 @@ class PolicyReconciler:
     def _handle(self, key: str) -> str:
         if key == _CORE:
             self.sync_core_webhook()
-        else:
-            self.reconcile(key)
+        elif not self.reconcile(key):
+            return SUCCESS  # a build runs: a policy retrying a transient failure keeps its backoff
         self.queue.forget(key)
         return SUCCESS
 
@@ -159,13 +159,14 @@ class PolicyReconciler:
 
     # -- one policy ----------------------------------------------------------------------------
 
-    def reconcile(self, name: str) -> None:
+    def reconcile(self, name: str) -> bool:
+        """True when the policy is settled; False while its bundle is being built (its end requeues it)."""
         obj = self.policies.get("", name)
         if obj is None:
             self._controllers.stop(name)
             self._delete_configurations(name, keep=None)
             self.builds.forget(name)
-            return
+            return True
         policy = JsPolicy(dict(obj))
         digest = bundle_hash(policy.javascript, policy.spec.get("dependencies"))
         problems = validate_policy(obj)
@@ -177,7 +178,7 @@ class PolicyReconciler:
             try:
                 compiled, program, digest = self._compile(policy, digest)
             except _BuildingError:
-                return  # the build's end requeues this policy; nothing changes until then
+                return False  # nothing changes until the build ends
             conditions = [compiled]
         if program is None:
             self._controllers.stop(name)
@@ -197,9 +198,12 @@ class PolicyReconciler:
             except ApiException as error:
                 conditions.append(st.Condition.failed(st.WEBHOOK_READY, st.SYNC_FAILED, _api_message(error)))
         self._write_status(policy, conditions, digest)
-        transient = [c for c in conditions if not c.ok and c.reason in (st.SYNC_FAILED, st.INIT_CONTROLLER)]
-        if transient:  # the API server or discovery may be fine next time; nothing else would bring us back
-            raise RetryError(transient[0].message)
+        transient = [
+            c for c in conditions if not c.ok and (c.retry or c.reason in (st.SYNC_FAILED, st.INIT_CONTROLLER))
+        ]
+        if transient:  # the API server, discovery or the registry may be fine next time; nothing else would
+            raise RetryError(transient[0].message)  # bring us back
+        return True
 
     def _compile(self, policy: JsPolicy, digest: str) -> tuple[st.Condition, PolicyProgram | None, str]:
         """The BundleCompiled condition, the program to serve, and the bundleHash to report (the source the
@@ -244,14 +248,16 @@ class PolicyReconciler:
             raise _BuildingError(policy.name)
         if isinstance(built, Built):
             self._ensure_bundle(policy, bundle, built.encoded, key)
+            self.builds.forget(policy.name)  # the annotated bundle answers from now on
             return self._checked(policy, built.javascript, digest)
+        if built.transient:  # the registry or the network: build again after the queue's backoff
+            self.builds.forget(policy.name)
         last_good = bundle_source_or_none(policy.name, bundle) if bundle is not None else None
         message = str(built)
-        if last_good is None:
-            return st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, message), None, previous_hash
-        message += f"; the last good bundle (bundleHash {previous_hash or 'unknown'}) keeps enforcing"
-        condition = st.Condition.failed(st.BUNDLE_COMPILED, st.COMPILE_FAILED, message)
-        return condition, PolicyProgram.of(policy.name, last_good), previous_hash
+        if last_good is not None:
+            message += f"; the last good bundle (bundleHash {previous_hash or 'unknown'}) keeps enforcing"
+        condition = st.Condition(st.BUNDLE_COMPILED, False, st.COMPILE_FAILED, message, retry=built.transient)
+        return condition, PolicyProgram.of(policy.name, last_good) if last_good else None, previous_hash
 
     def _checked(
         self, policy: JsPolicy, javascript: str, digest: str

@@ -24,6 +24,7 @@ class Condition:
     ok: bool
     reason: str = ""
     message: str = ""
+    retry: bool = False  # a transient failure (not written): reconcile again later with backoff
 
     @classmethod
     def failed(cls, type_: str, reason: str, message: str) -> Condition:
