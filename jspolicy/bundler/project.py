@@ -111,7 +111,9 @@ def _read(root: Path, manifest_path: Path) -> ProjectPolicy:
     entry = entry_beside(manifest_path)
     assert entry is not None
     parts = manifest_path.parent.relative_to(root).parts
-    name = "/".join(parts[parts.index("policies") + 1 :]) if "policies" in parts else manifest_path.parent.name
+    # As the SDK plugin's /.*\/policies\/(.*)\/.*\.js/ names it: what follows the last "policies" folder.
+    last = max((i for i, part in enumerate(parts) if part == "policies"), default=None)
+    name = "/".join(parts[last + 1 :]) if last is not None else manifest_path.parent.name
     return ProjectPolicy(name or manifest_path.parent.name, manifest_path, text, manifest, entry)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from jspolicy.bundler.cache import BuildCache
 from jspolicy.bundler.origin import CodeSource, needs_bundler
+from jspolicy.bundler.project import discover
 from jspolicy.resources.bundle import encode_bundle
 from jspolicy.resources.policy import API_VERSION, JsPolicy
 
@@ -87,3 +88,17 @@ def test_the_cache_evicts_the_least_recently_used_entries_down_to_its_budget(tmp
     cache.evict(keep=entries[0])
     assert not cache.npm.exists()  # npm's downloads go first
     assert [e.exists() for e in entries] == [True, False, False, True]  # oldest first, never `keep`
+
+
+def test_project_policies_are_named_after_the_folder_under_the_last_policies_folder(tmp_path: Path) -> None:
+    """As @jspolicy/webpack-plugin's /.*\\/policies\\/(.*)\\/.*\\.js/ names its output files."""
+    root = tmp_path / "project"
+    folder = root / "src" / "policies" / "team" / "policies" / "deny-x"  # greedy: after the last one
+    folder.mkdir(parents=True)
+    (root / "package.json").write_text('{"name": "team", "private": true}')
+    (folder / "index.js").write_text('deny("x")')
+    (folder / "policy.yaml").write_text(
+        "apiVersion: policy.jspolicy.com/v1beta1\nkind: JsPolicy\nmetadata: {name: deny-x.example.com}\n"
+        "spec: {operations: [CREATE], resources: [pods]}\n"
+    )
+    assert [p.name for p in discover(root)] == ["deny-x"]
