@@ -36,9 +36,13 @@ MAX_BUNDLE_JS = 16 * 1024 * 1024  # what one context compiles; also below resour
 DEFAULT_TIMEOUT = 30.0  # jsPolicy's BUNDLE_TIMEOUT, per command
 DEFAULT_CONCURRENCY = 2
 _DEPENDENCY_NAME = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
-# Dependency specs npm reads as paths on this machine (`file:` and bare paths), or as a local git repository.
-_LOCAL_PATH = re.compile(r"^(file:|\.{1,2}(/|$)|/|~/)")
-_LOCAL_GIT = re.compile(r"^git\+file:", re.I)
+# Dependency specs by what npm (npm-package-arg) makes of them: a version, range or dist-tag from the registry;
+# an `npm:` alias of one; a path on this machine (any case of `file:`, or what npm reads as a path); a git
+# repository (never: cloning runs a nested npm with the repository's own .npmrc); anything else is a URL.
+_REGISTRY = re.compile(r"^[\w.*^~<>=|+ -]*$")
+_ALIAS = re.compile(r"^npm:((?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*)(?:@([\w.*^~<>=|+ -]*))?$", re.I)
+_PATH = re.compile(r"^(?:file:|[.]|~/|/|[a-zA-Z]:)", re.I)
+_GIT = re.compile(r"^(?:git[+:@]|github:|gitlab:|bitbucket:|gist:|[\w.-]+/[\w.-]+(?:#.*)?$)", re.I)
 
 
 @dataclass(frozen=True)
@@ -153,9 +157,20 @@ class Bundler:
         for name, spec in sorted(source.dependencies.items()):
             if not isinstance(spec, str) or not _DEPENDENCY_NAME.match(str(name)):
                 raise BuildError(f"js policy {source.policy}: dependency {name!r}: {spec!r} is not an npm package spec")
-            if _LOCAL_GIT.match(spec):
-                raise BuildError(f"js policy {source.policy}: dependency {name}: {spec} is a local git repository")
-            if not _LOCAL_PATH.match(spec):
+            if (_REGISTRY.match(spec) and not spec.startswith(".")) or _ALIAS.match(spec):
+                resolved[name] = spec
+                continue
+            if not _PATH.match(spec) and _GIT.match(spec):
+                raise BuildError(
+                    f"js policy {source.policy}: dependency {name}: {spec} is a git repository, which is not "
+                    "bundled (a clone runs npm with the repository's own configuration): publish it to a registry"
+                )
+            if not _PATH.match(spec):  # a tarball URL
+                if not self.settings.allow_file_dependencies:
+                    raise BuildError(
+                        f"js policy {source.policy}: dependency {name}: {spec} is not a version, range or tag of "
+                        "a registry package, which is all a cluster bundles"
+                    )
                 resolved[name] = spec
                 continue
             if not self.settings.allow_file_dependencies:
@@ -163,7 +178,7 @@ class Bundler:
                     f"js policy {source.policy}: dependency {name} is a file: path ({spec}), which only the CLI "
                     "can bundle; publish the package to a registry"
                 )
-            path = Path(spec.removeprefix("file:")).expanduser()
+            path = Path(re.sub(r"^file:", "", spec, flags=re.I)).expanduser()
             if not path.is_absolute():
                 path = (source.base_dir or Path.cwd()) / path
             if not path.exists():

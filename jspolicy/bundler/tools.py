@@ -81,13 +81,16 @@ _QUICK_RETRIES = {"npm_config_fetch_retries": "1", "npm_config_fetch_retry_minti
 
 
 def npm_environment(cache: Path, scratch: Path | None = None) -> dict[str, str]:
-    """The environment npm runs with here: the user's configuration, with scripts never run, git never
-    replaced by a configured command (the one way left for a config file to run code), quick retries, a cache
+    """The environment npm runs with here: the user's configuration, with scripts never run, git disabled
+    (a git dependency, even a transitive one, fails instead of cloning), quick retries, a cache
     of ours unless one is configured, and, when JSPOLICY_NPM_TOKEN is set, a user config in ``scratch`` that
     adds the token line to the user's own."""
     configured = {key.lower() for key in os.environ}
+    # The environment outranks every .npmrc, a nested npm's too (a git dependency's clone runs one with the
+    # repository's own config): no scripts, no git at all, never a global install over the machine's tools.
     env = {**os.environ, "npm_config_ignore_scripts": "true", "npm_config_update_notifier": "false",
-           "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_git": "git"}  # fmt: skip
+           "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_git": "/bin/false",
+           "npm_config_global": "false", "npm_config_install_links": "false"}  # fmt: skip
     env.update({key: value for key, value in _QUICK_RETRIES.items() if key not in configured})
     if "npm_config_cache" not in configured:
         env["npm_config_cache"] = str(cache)

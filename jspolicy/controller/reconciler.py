@@ -250,8 +250,6 @@ class PolicyReconciler:
             self._ensure_bundle(policy, bundle, built.encoded, key)
             self.builds.forget(policy.name)  # the annotated bundle answers from now on
             return self._checked(policy, built.javascript, digest)
-        if built.transient:  # the registry or the network: build again after the queue's backoff
-            self.builds.forget(policy.name)
         last_good = bundle_source_or_none(policy.name, bundle) if bundle is not None else None
         message = str(built)
         if last_good is not None:

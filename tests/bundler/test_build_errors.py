@@ -14,7 +14,7 @@ import pytest
 from jspolicy.bundler import npm
 from jspolicy.bundler.build import MAX_ENCODED_BUNDLE, BuildSettings, Bundler, InlineSource
 from jspolicy.bundler.errors import BuildError
-from jspolicy.bundler.tools import ToolError, esbuild_path
+from jspolicy.bundler.tools import ToolError, esbuild_path, npm_environment
 from tests.bundler.jspolicy_run import Run, clean_environment, jspolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,7 +224,7 @@ def test_a_dev_zero_import_is_refused_before_it_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spec", ["../lib", "/opt/lib", "~/lib", "git+file:///srv/repo.git"])
 def test_a_cluster_bundler_refuses_every_kind_of_local_path(tmp_path: Path, spec: str) -> None:
     bundler = Bundler(BuildSettings(cache_dir=tmp_path, allow_file_dependencies=False))
-    with pytest.raises(BuildError, match=r"file: path|local git repository"):
+    with pytest.raises(BuildError, match=r"file: path|is a git repository"):
         bundler.build(InlineSource("p.example.com", 'import "x";', {"x": spec}))
 
 
@@ -237,3 +237,41 @@ def test_only_registry_auth_tls_and_proxy_lines_of_a_project_npmrc_are_used(tmp_
     assert npm.project_npmrc(tmp_path) == (
         "registry=https://npm.company.tld/\n//npm.company.tld/:_authToken=${TOKEN}\ncafile=ca.pem\n"
     )
+
+
+@pytest.mark.parametrize("spec", ["github:someone/repo", "someone/repo#main", "git+https://example.com/r.git",
+                                  "git@github.com:someone/repo.git"])  # fmt: skip
+@pytest.mark.parametrize("cli", [True, False])
+def test_git_dependencies_are_refused_everywhere(tmp_path: Path, spec: str, cli: bool) -> None:
+    """A clone runs a nested npm with the repository's own .npmrc (global=true once replaced /usr/bin/git)."""
+    bundler = Bundler(BuildSettings(cache_dir=tmp_path, allow_file_dependencies=cli))
+    with pytest.raises(BuildError, match="is a git repository"):
+        bundler.build(InlineSource("p.example.com", 'import "x";', {"x": spec}))
+
+
+@pytest.mark.parametrize("spec", ["FiLe:../x", ".x/../../../../tmp/backup.tgz", "c:/x", ".", "http://127.0.0.1:1/x.tgz",
+                                  "npm:../x"])  # fmt: skip
+def test_a_cluster_bundler_accepts_only_registry_versions_ranges_tags_and_aliases(tmp_path: Path, spec: str) -> None:
+    bundler = Bundler(BuildSettings(cache_dir=tmp_path, allow_file_dependencies=False))
+    with pytest.raises(BuildError, match=r"file: path|not a version, range or tag"):
+        bundler.build(InlineSource("p.example.com", 'import "x";', {"x": spec}))
+
+
+def test_npm_runs_with_git_and_global_installs_disabled(tmp_path: Path) -> None:
+    env = npm_environment(tmp_path)
+    assert (env["npm_config_git"], env["npm_config_global"], env["npm_config_ignore_scripts"]) == (
+        "/bin/false", "false", "true")  # fmt: skip
+
+
+def test_a_template_string_require_cannot_glob_files_of_the_building_machine(tmp_path: Path) -> None:
+    """esbuild expands require(`../x/${n}.js`) to every matching file without resolving each: they are
+    checked when loaded, and the error names none of them."""
+    secret = tmp_path / "host" / "secretpkg"
+    secret.mkdir(parents=True)
+    (secret / "index.js").write_text('module.exports = "HOST-SECRET";')
+    cache = tmp_path / "cache"
+    bundler = Bundler(BuildSettings(cache_dir=cache, allow_file_dependencies=False))
+    source = InlineSource("p.example.com", "const n = globalThis.x;\nrequire(`../../host/secretpkg/${n}.js`);", {})
+    with pytest.raises(BuildError, match="reads files outside the policy and its npm dependencies") as refused:
+        bundler.build(source)
+    assert "secretpkg" not in str(refused.value) and "HOST-SECRET" not in str(refused.value)

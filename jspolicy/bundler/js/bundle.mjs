@@ -3,7 +3,8 @@
 // Reads a JSON request on stdin: {api, entry, workdir, outfile, banner, allowed}. `api` is the pinned
 // esbuild JavaScript API (lib/main.js; ESBUILD_BINARY_PATH names the pinned binary). `allowed`, when set,
 // lists the directories a bundle may be made of: every import is resolved first and refused unless its
-// real path lies in one of them, so nothing outside (a file of the machine, /dev/zero) is ever read.
+// real path lies in one of them, and every file is checked again before it is loaded, so nothing outside
+// (a file of the machine, /dev/zero) is ever read, and no message names or quotes one.
 // Prints {errors: [{file, line, column, text}], inputs: [path]} on stdout.
 import { createRequire } from "node:module";
 import { realpathSync, readFileSync } from "node:fs";
@@ -17,9 +18,24 @@ function inside(path, roots) {
   return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
 }
 
+let refused = false; // a file outside was about to be read: report that alone, naming nothing
+
 const guard = {
   name: "jspolicy-allowed-paths",
   setup(build) {
+    // Every file is checked again before it is read: template-string require()/import() expand to globs
+    // that never pass through onResolve.
+    build.onLoad({ filter: /.*/, namespace: "file" }, (args) => {
+      let real;
+      try {
+        real = realpathSync(args.path);
+      } catch {
+        real = null;
+      }
+      if (real !== null && inside(real, request.allowed)) return undefined;
+      refused = true;
+      return { errors: [{ text: "refused" }] };
+    });
     build.onResolve({ filter: /.*/ }, async (args) => {
       if (args.pluginData === GUARDED) return undefined;
       const resolved = await build.resolve(args.path, {
@@ -72,5 +88,10 @@ try {
 } catch (failure) {
   if (!Array.isArray(failure.errors)) throw failure;
   result = { errors: failure.errors.slice(0, 20).map(where), inputs: [] };
+}
+if (refused) {
+  result = { errors: [{ file: "", line: 0, column: 0,
+    text: "reads files outside the policy and its npm dependencies (a require() or import() of a path, or of a " +
+      "template string that expands to one): a policy imports only its npm dependencies" }], inputs: [] };
 }
 process.stdout.write(JSON.stringify(result));
