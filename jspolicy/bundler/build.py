@@ -259,7 +259,7 @@ class Bundler:
             verb = "ci" if (root / "package-lock.json").is_file() else "install"
             with tempfile.TemporaryDirectory(prefix="jspolicy-npm-") as scratch:
                 npm.install(source.policy, root, verb, f"the dependencies of {manifest}", cache=self.cache.npm,
-                            scratch=Path(scratch), timeout=self.settings.timeout)  # fmt: skip
+                            scratch=Path(scratch), timeout=self.settings.timeout, limited=False)  # fmt: skip
         # The user's own project: it may import what the user chooses (a monorepo's shared folder, say).
         return esbuild.bundle(self.tools(), source.policy, root, str(entry.relative_to(root)), allowed=None,
                               timeout=self.settings.timeout, max_bytes=MAX_BUNDLE_JS)  # fmt: skip

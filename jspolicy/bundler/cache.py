@@ -72,12 +72,19 @@ class BuildCache:
             yield info.st_mtime, info.st_size, bundle
 
 
-def _size(path: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(path):
-        for name in files:
+def tree_stats(root: Path) -> tuple[int, int]:
+    """Files and bytes below ``root`` (symlinks not followed: `file:` dependencies are links)."""
+    files = total = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
             try:
-                total += os.lstat(os.path.join(directory, name)).st_size
+                info = os.lstat(os.path.join(directory, name))
             except OSError:
-                continue
-    return total
+                continue  # removed meanwhile
+            files += 1
+            total += info.st_size
+    return files, total
+
+
+def _size(path: Path) -> int:
+    return tree_stats(path)[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from jspolicy.bundler.cache import tree_stats
 from jspolicy.bundler.commands import CommandTimeoutError, run_tool
 from jspolicy.bundler.errors import BuildError
 from jspolicy.bundler.tools import npm_environment, npm_path
@@ -26,19 +27,35 @@ _PROJECT_KEYS = re.compile(
 _TRANSIENT = re.compile(r"ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|ENETUNREACH|socket hang up| 5\d\d ")
 
 
-def install(policy: str, cwd: Path, verb: str, what: str, *, cache: Path, scratch: Path, timeout: float) -> None:
-    """``npm install`` (or ``npm ci``) in ``cwd``; raises BuildError with npm's own message."""
+def install(
+    policy: str, cwd: Path, verb: str, what: str, *, cache: Path, scratch: Path, timeout: float, limited: bool = True
+) -> None:
+    """``npm install`` (or ``npm ci``) in ``cwd``; raises BuildError with npm's own message. ``limited``: a
+    policy's dependencies, held to the size limits (a user's own project, with its devDependencies, is not)."""
     command = [str(_npm()), verb, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
     modules = cwd / "node_modules"
+    downloads_before = tree_stats(cache)[1]  # npm's cache grows with what it downloads: that counts too
+
+    def watch() -> None:
+        files, installed = tree_stats(modules)
+        if (
+            files > MAX_INSTALL_FILES
+            or installed > MAX_INSTALL_BYTES
+            or tree_stats(cache)[1] - downloads_before > MAX_INSTALL_BYTES
+        ):
+            raise InstallTooLargeError
+
     try:
-        result = run_tool(command, cwd, timeout, npm_environment(cache, scratch), watch=lambda: _within_limits(modules))
+        result = run_tool(command, cwd, timeout, npm_environment(cache, scratch), watch=watch if limited else None)
+        if limited and result.returncode == 0:
+            watch()  # an install quicker than the watch's first look
     except CommandTimeoutError as error:
         raise BuildError(f"js policy {policy}: npm {verb} of {what} failed: {error} (BUNDLE_TIMEOUT)",
                          transient=True) from None  # fmt: skip
     except InstallTooLargeError:
         raise BuildError(
             f"js policy {policy}: npm {verb} of {what} stopped: the dependencies take more than "
-            f"{MAX_INSTALL_BYTES // 2**20} MiB or {MAX_INSTALL_FILES} files"
+            f"{MAX_INSTALL_BYTES} bytes or {MAX_INSTALL_FILES} files"
         ) from None
     if result.returncode != 0:
         message = _npm_message(result.output)
@@ -55,16 +72,6 @@ def _npm() -> Path:
 
 class InstallTooLargeError(Exception):
     """node_modules grew past the limits while npm ran."""
-
-
-def _within_limits(modules: Path) -> None:
-    total = count = 0
-    for file in modules.rglob("*") if modules.is_dir() else ():
-        if file.is_file() and not file.is_symlink():
-            count += 1
-            total += file.stat().st_size
-            if total > MAX_INSTALL_BYTES or count > MAX_INSTALL_FILES:
-                raise InstallTooLargeError
 
 
 def project_npmrc(base: Path | None) -> str:

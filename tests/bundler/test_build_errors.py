@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -275,3 +276,15 @@ def test_a_template_string_require_cannot_glob_files_of_the_building_machine(tmp
     with pytest.raises(BuildError, match="reads files outside the policy and its npm dependencies") as refused:
         bundler.build(source)
     assert "secretpkg" not in str(refused.value) and "HOST-SECRET" not in str(refused.value)
+
+
+def test_dependencies_over_the_install_limit_are_refused(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tarball dependency is unpacked into node_modules (a `file:` directory would only be linked)."""
+    package = write_package(workdir / "big", f"exports.blob = {json.dumps('z' * 200_000)};\n", name="big")
+    packed = subprocess.run(["npm", "pack", "--silent"], cwd=package, capture_output=True, text=True, check=True)
+    tarball = package / packed.stdout.strip().splitlines()[-1]
+    monkeypatch.setattr(npm, "MAX_INSTALL_BYTES", 100_000)
+    bundler = Bundler(BuildSettings(cache_dir=workdir / "cache"))
+    source = InlineSource("big.example.com", 'import { blob } from "big";\ndeny(blob);', {"big": f"file:{tarball}"})
+    with pytest.raises(BuildError, match="the dependencies take more than 100000 bytes"):
+        bundler.build(source)
