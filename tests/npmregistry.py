@@ -233,7 +233,7 @@ class NpmRegistry:
         """``npm publish`` of a package directory (scripts not run); returns npm's output."""
         npm = npm_path()
         env = {
-            **_without_npm_config(os.environ),
+            **without_npm_config(os.environ),
             **self.env(auth=True),
             "npm_config_cache": str(self.directory / "npm-cache"),
         }
@@ -266,7 +266,7 @@ class NpmRegistry:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _without_npm_config(env: Mapping[str, str]) -> dict[str, str]:
+def without_npm_config(env: Mapping[str, str]) -> dict[str, str]:
     """The environment without the caller's npm settings (a registry or userconfig of the machine)."""
     return {k: v for k, v in env.items() if not k.lower().startswith("npm_config_")}
 

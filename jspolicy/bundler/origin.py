@@ -75,7 +75,7 @@ def entry_beside(manifest_path: Path | None) -> Path | None:
 
 
 SOURCE_SUFFIXES = (".ts", ".tsx", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json")
-_NOT_SOURCES = {"node_modules", ".git", "dist"}
+NOT_SOURCES = frozenset({"node_modules", ".git", "dist"})  # installed or generated, never a policy's source
 
 
 def project_sources(root: Path) -> list[Path]:
@@ -83,7 +83,7 @@ def project_sources(root: Path) -> list[Path]:
     return sorted(
         path
         for path in root.rglob("*")
-        if path.suffix in SOURCE_SUFFIXES and path.is_file() and _NOT_SOURCES.isdisjoint(path.relative_to(root).parts)
+        if path.suffix in SOURCE_SUFFIXES and path.is_file() and NOT_SOURCES.isdisjoint(path.relative_to(root).parts)
     )
 
 

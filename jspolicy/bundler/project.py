@@ -23,7 +23,7 @@ import yaml
 
 from jspolicy.bundler.build import Bundler, EntryFile
 from jspolicy.bundler.commands import CommandTimeoutError, run_tool
-from jspolicy.bundler.origin import entry_beside
+from jspolicy.bundler.origin import NOT_SOURCES, entry_beside
 from jspolicy.resources.manifests import ManifestError, parse_yaml_documents
 from jspolicy.resources.policy import API_VERSION
 from jspolicy.resources.policyset import check_policy
@@ -31,7 +31,6 @@ from jspolicy.resources.policyset import check_policy
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "policy.yaml"
-SKIPPED_DIRECTORIES = {"node_modules", "dist", ".git"}
 TYPECHECK_TIMEOUT = 300.0
 # tsc --pretty false: "src/x.ts(3,5): error TS2345: Argument of type ..."
 _TSC_DIAGNOSTIC = re.compile(r"^(?P<file>[^\s(][^(]*)\((?P<line>\d+),(?P<column>\d+)\): error (?P<message>.*)$")
@@ -90,7 +89,7 @@ def discover(root: Path) -> list[ProjectPolicy]:
 
 def _policy_files(base: Path) -> Iterator[Path]:
     for path in sorted(base.rglob(POLICY_FILE)):
-        if SKIPPED_DIRECTORIES.isdisjoint(path.relative_to(base).parts) and entry_beside(path) is not None:
+        if NOT_SOURCES.isdisjoint(path.relative_to(base).parts) and entry_beside(path) is not None:
             yield path
 
 

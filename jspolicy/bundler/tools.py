@@ -16,7 +16,6 @@ import io
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from jspolicy.bundler.commands import CommandTimeoutError, run_tool
 from jspolicy.controlplane.binaries import cache_root, locked
 
 ESBUILD_VERSION = "0.28.2"
@@ -36,6 +36,7 @@ ESBUILD_INTEGRITY = {
     "linux-x64": "sha512-4xTZr1FUmSoQW4XIWmit3tzQrUTZM+N3P0XV8xROKYF50XfI7xeO90+1bZvNwxIufQ9hDQVRJH5YhgPVF8A/HQ==",
     "linux-arm64": "sha512-pW4AC0P3it8c7do9MVM4p51FzHzdM/TZrerurgRcHJ2WTa1VQ1CIq18xncfpBJw4ojkiZZrKW2yIBWBP92j6Ug==",
 }
+PACK_TIMEOUT = 300.0  # one download of a few MB, once per machine
 _MACHINES = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 _INSTALL_NODE = "install Node.js 18+ with npm (e.g. `apt-get install nodejs npm`, or https://nodejs.org)"
 
@@ -156,18 +157,14 @@ def _fetched(package: str, integrity: str, name: str, log: bool) -> Path:
 def _pack(package: str, integrity: str) -> bytes:
     npm = npm_path()
     with tempfile.TemporaryDirectory(prefix="jspolicy-pack-") as work:
-        result = subprocess.run(
-            [str(npm), "pack", package, "--loglevel=error"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env=npm_environment(cache_root() / "npm", Path(work)),
-        )
+        command = [str(npm), "pack", package, "--loglevel=error"]
+        try:
+            result = run_tool(command, Path(work), PACK_TIMEOUT, npm_environment(cache_root() / "npm", Path(work)))
+        except CommandTimeoutError as error:
+            raise ToolError(f"fetching {package} with npm failed: {error}") from None
         tarballs = list(Path(work).glob("*.tgz"))
         if result.returncode != 0 or len(tarballs) != 1:
-            raise ToolError(f"fetching {package} with npm failed: {(result.stderr or result.stdout).strip()[-2000:]}")
+            raise ToolError(f"fetching {package} with npm failed: {result.output}")
         data = tarballs[0].read_bytes()
     digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode("ascii")
     if digest != integrity:

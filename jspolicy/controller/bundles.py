@@ -28,9 +28,12 @@ RETRY_BASE, RETRY_MAX = 15.0, 600.0
 
 
 class PolicyBuilds:
-    def __init__(self, bundler: Bundler, done: Callable[[str], None]) -> None:
+    def __init__(
+        self, bundler: Bundler, done: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._bundler = bundler
         self._done = done
+        self._clock = clock
         self._lock = threading.Lock()
         self._outcomes: dict[str, tuple[str, Outcome, float]] = {}  # policy -> (bundleHash, outcome, retry at)
         self._running: dict[str, str] = {}  # policy -> bundleHash being built
@@ -43,7 +46,7 @@ class PolicyBuilds:
         name = source.policy
         with self._lock:
             known = self._outcomes.get(name)
-            if known is not None and known[0] == digest and time.monotonic() < known[2]:
+            if known is not None and known[0] == digest and self._clock() < known[2]:
                 return known[1]  # a transient failure is kept until its retry is due, whatever asks for it
             if self._running.get(name) != digest and not self._closed:
                 self._running[name] = digest
@@ -86,7 +89,7 @@ class PolicyBuilds:
                 previous = self._failures.get(source.policy)
                 count = previous[1] + 1 if previous is not None and previous[0] == digest else 1
                 self._failures[source.policy] = (digest, count)
-                retry_at = time.monotonic() + min(RETRY_MAX, RETRY_BASE * 2 ** (count - 1))
+                retry_at = self._clock() + min(RETRY_MAX, RETRY_BASE * 2 ** (count - 1))
             else:
                 self._failures.pop(source.policy, None)
             self._outcomes[source.policy] = (digest, outcome, retry_at)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jspolicy.bundler.tools import esbuild_api_path, esbuild_path
+from tests.npmregistry import without_npm_config
 
 RUN_TIMEOUT = 300.0
 _MACHINE_SETTINGS = (
@@ -45,9 +46,7 @@ def clean_environment(extra: Mapping[str, str], bundle_cache: Path) -> dict[str,
 
     esbuild (binary and API) is resolved here, with the machine's npm config: the subprocess's registry is
     the loopback one, which does not hold esbuild's packages."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_") and k not in _MACHINE_SETTINGS
-    }
+    env = {k: v for k, v in without_npm_config(os.environ).items() if k not in _MACHINE_SETTINGS}
     env.update({"JSPOLICY_ESBUILD": str(esbuild_path()), "JSPOLICY_ESBUILD_API": str(esbuild_api_path()),
                 "JSPOLICY_BUNDLE_CACHE": str(bundle_cache)})  # fmt: skip
     env.update(extra)

@@ -7,8 +7,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import pytest
-
 from jspolicy.bundler.build import BuildSettings, Built, InlineSource
 from jspolicy.bundler.errors import BuildError
 from jspolicy.controller import bundles
@@ -61,20 +59,26 @@ def test_a_build_queued_for_a_source_that_changed_meanwhile_is_skipped() -> None
         builds.close()
 
 
-def test_a_transient_failure_is_kept_until_its_retry_is_due(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bundles, "RETRY_BASE", 0.3)
+def test_a_transient_failure_is_kept_until_its_retry_is_due() -> None:
+    now = [1000.0]  # the builds' clock, moved by hand: the test never races the machine's
     bundler = CountingBundler(fail=BuildError("registry down", transient=True))
     bundler.gate.set()
-    builds = PolicyBuilds(bundler, lambda _name: None)  # type: ignore[arg-type]
+    builds = PolicyBuilds(bundler, lambda _name: None, clock=lambda: now[0])  # type: ignore[arg-type]
     try:
         assert builds.outcome(source("v1"), "h1") is None
         wait(lambda: builds.outcome(source("v1"), "h1") is not None)
         for _ in range(20):  # status writes and queue retries meanwhile: the kept failure, no new build
             assert isinstance(builds.outcome(source("v1"), "h1"), BuildError)
-        assert len(bundler.built) == 1
-        time.sleep(0.35)
+        now[0] += bundles.RETRY_BASE - 0.1
+        assert isinstance(builds.outcome(source("v1"), "h1"), BuildError) and len(bundler.built) == 1
+        now[0] += 0.2
         assert builds.outcome(source("v1"), "h1") is None  # due: built again
         wait(lambda: len(bundler.built) == 2)
+        wait(lambda: builds.outcome(source("v1"), "h1") is not None)
+        now[0] += bundles.RETRY_BASE + 0.1  # the second failure in a row waits twice as long
+        assert isinstance(builds.outcome(source("v1"), "h1"), BuildError)
+        now[0] += bundles.RETRY_BASE
+        assert builds.outcome(source("v1"), "h1") is None
     finally:
         builds.close()
 
