@@ -12,8 +12,8 @@ from jspolicy.cli import apply, bench, build, dev, init, manifests, review, serv
 from jspolicy.cli.session import CliError
 from jspolicy.resources.manifests import ManifestError
 from jspolicy.runtime.settings import SettingsError
-from jspolicy.server.certs import CertificateError
-from jspolicy.server.config import ConfigError
+from jspolicy.service.certs import CertificateError
+from jspolicy.service.config import ConfigError
 
 EXIT_BAD_INPUT = 2
 

@@ -8,8 +8,8 @@ from typing import Any
 from jspolicy.cli.session import load_programs
 from jspolicy.resources.manifests import load_manifests
 from jspolicy.resources.policyset import PolicySet
-from jspolicy.server import config
-from jspolicy.server.supervisor import Supervisor
+from jspolicy.service import config
+from jspolicy.supervisor.supervisor import Supervisor
 
 
 def add_parser(commands: Any) -> None:

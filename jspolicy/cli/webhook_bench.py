@@ -28,7 +28,7 @@ from jspolicy.cli.loadgen import LoadResult, run_load
 from jspolicy.cli.session import CliError
 from jspolicy.cli.workloads import bench_pod
 from jspolicy.resources.kinds import KindRegistry
-from jspolicy.server.config import available_cpus
+from jspolicy.service.config import available_cpus
 
 POLICY = "pod-security-baseline.library.jspolicy.com"
 

@@ -14,8 +14,8 @@ from jspolicy.cli.session import CliError, load_programs
 from jspolicy.resources.manifests import load_manifests
 from jspolicy.resources.policyset import PolicySet
 from jspolicy.resources.webhooks import webhook_configuration
-from jspolicy.server import certs
-from jspolicy.server.config import DEFAULT_CERT_DIR
+from jspolicy.service import certs
+from jspolicy.service.config import DEFAULT_CERT_DIR
 
 
 def add_parser(commands: Any) -> None:

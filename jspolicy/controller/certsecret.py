@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from jspolicy.server import certs
+from jspolicy.service import certs
 
 log = logging.getLogger(__name__)
 

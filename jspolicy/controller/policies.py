@@ -25,7 +25,7 @@ from jspolicy.controller.workqueue import WorkQueue
 from jspolicy.resources.policy import JsPolicy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import PolicyProgram
-from jspolicy.server.metrics import REQUEUE, SUCCESS, Metrics
+from jspolicy.service.metrics import REQUEUE, SUCCESS, Metrics
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from jspolicy.controller.policies import ControllerPolicyManager
 from jspolicy.controller.reconciler import PolicyReconciler
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
-from jspolicy.server import certs, logs
-from jspolicy.server.config import ServerConfig
-from jspolicy.server.metrics import Metrics
-from jspolicy.server.worker import collect_garbage, exit_with_parent
+from jspolicy.service import certs, logs
+from jspolicy.service.config import ServerConfig
+from jspolicy.service.metrics import Metrics
+from jspolicy.service.process import collect_garbage, exit_with_parent
 
 log = logging.getLogger("jspolicy.controller")
 

@@ -35,8 +35,8 @@ from jspolicy.resources.policy import API_VERSION, CONTROLLER, GROUP, VERSION, J
 from jspolicy.resources.validation import validate_policy
 from jspolicy.resources.webhooks import CORE_WEBHOOK, REGISTRATION, core_webhook_configuration, webhook_configuration
 from jspolicy.runtime.program import PolicyProgram, ProgramError
-from jspolicy.server.config import KubeConfig
-from jspolicy.server.metrics import SUCCESS, QueueMetrics
+from jspolicy.service.config import KubeConfig
+from jspolicy.service.metrics import SUCCESS, QueueMetrics
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from jspolicy.server.metrics import ERROR, QueueMetrics
+from jspolicy.service.metrics import ERROR, QueueMetrics
 
 K = TypeVar("K", bound=Hashable)
 

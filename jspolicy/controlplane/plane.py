@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from jspolicy.controlplane import binaries as binaries_module
 from jspolicy.controlplane.binaries import Binaries
-from jspolicy.server import certs
+from jspolicy.service import certs
 
 STARTUP_TIMEOUT = 90.0  # Kubernetes' own integration tests needed 60 s on slow runners
 STOP_TIMEOUT = 20.0

@@ -92,6 +92,9 @@ class PolicyContext:
         self._run: _Run | None = None
         self.evaluations = 0
         self.needs_replacement = False
+        # A task that kept running after it was terminated: its isolate thread is still busy (a long
+        # C++ builtin, a host call), so the process hosting it loses that CPU until it exits.
+        self.runaway = False
 
     # -- public ----------------------------------------------------------------------------
 
@@ -224,7 +227,7 @@ class PolicyContext:
             return str((yield AwaitResult(isolate, CANCEL_GRACE)))
         except queue.Empty:
             # Termination cannot stop a host call or some C++ builtins: give up on this context.
-            self.needs_replacement = True
+            self.needs_replacement = self.runaway = True
             self._isolate.abandon()
             raise V8TerminatedError("the script did not stop after its timeout") from None
 

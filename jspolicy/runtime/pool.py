@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from jspolicy.runtime.context import ContextUnusableError, Host, PolicyContext
 from jspolicy.runtime.program import ErrorKind, PolicyProgram, RawResult
@@ -25,8 +26,13 @@ RETRIES = 3
 
 
 class RuntimePool:
-    def __init__(self, settings: RuntimeSettings | None = None) -> None:
+    def __init__(self, settings: RuntimeSettings | None = None, on_runaway: Callable[[], None] | None = None) -> None:
+        """``on_runaway`` is called (on the evaluating thread) each time a context is given up with its
+        task still running: its thread keeps a CPU busy until the process exits, so the owner of the
+        process decides what to do (a webhook worker hands its traffic over and is replaced)."""
         self.settings = settings or RuntimeSettings.from_env()
+        self._on_runaway = on_runaway
+        self.runaways = 0
         self.size = self.settings.pool_size
         # One slot per allowed concurrent evaluation: a warm context, or None where
         # one is still to be built. A C-level queue keeps borrowing cheap.
@@ -120,6 +126,10 @@ class RuntimePool:
             self._slots.put(context)
             return
         self.replaced += 1
+        if context.runaway:
+            self.runaways += 1
+            if self._on_runaway is not None:
+                self._on_runaway()
         threading.Thread(target=self._replace, args=(context,), name="context-replacer", daemon=True).start()
 
     def _replace(self, old: PolicyContext) -> None:

@@ -34,8 +34,8 @@ from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import ErrorKind
-from jspolicy.server.metrics import Metrics
 from jspolicy.server.store import PolicyStore
+from jspolicy.service.metrics import Metrics
 
 log = logging.getLogger("jspolicy.webhook")
 

@@ -7,11 +7,9 @@ crash inside V8 costs one worker, which the supervisor replaces.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
 import gc
 import logging
-import signal
 import socket
 import ssl
 import threading
@@ -31,27 +29,16 @@ from jspolicy.cluster.violations import ViolationWriter
 from jspolicy.resources.manifests import load_manifests
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
-from jspolicy.server import certs, logs
 from jspolicy.server.app import WebhookState, create_app
 from jspolicy.server.clustersource import ClusterPolicySource
-from jspolicy.server.config import KubeConfig, ServerConfig
-from jspolicy.server.metrics import Metrics
 from jspolicy.server.protocol import GuardedHttpProtocol
 from jspolicy.server.store import PolicyStore
+from jspolicy.service import certs, logs
+from jspolicy.service.config import KubeConfig, ServerConfig
+from jspolicy.service.metrics import Metrics
+from jspolicy.service.process import collect_garbage, exit_with_parent
 
 log = logging.getLogger(__name__)
-
-
-def exit_with_parent() -> None:
-    """Linux: get SIGTERM when the supervisor dies, so no orphan keeps serving on the port."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        log.warning("cannot ask to be stopped with the supervisor (prctl unavailable)")
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def run_worker(config: ServerConfig, ready: Event) -> None:
@@ -147,12 +134,6 @@ def _in_cluster(
         config.bench_floor,
         record=lambda policy, violation, uid: writer.record(policy, violation, resource_uid=uid),
     )
-
-
-def collect_garbage(informers: InformerFactory, stop: threading.Event) -> None:
-    """Stop informers nobody used for a while (checked every minute, as jsPolicy)."""
-    while not stop.wait(60):
-        informers.collect_garbage()
 
 
 def listen(host: str, port: int) -> socket.socket:

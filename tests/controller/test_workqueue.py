@@ -8,7 +8,7 @@ import time
 from prometheus_client import CollectorRegistry
 
 from jspolicy.controller.workqueue import WorkQueue
-from jspolicy.server.metrics import REQUEUE, SUCCESS, QueueMetrics
+from jspolicy.service.metrics import REQUEUE, SUCCESS, QueueMetrics
 
 
 def test_a_key_added_twice_is_processed_once() -> None:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from jspolicy.controller.certsecret import CertificateSecret
 from jspolicy.controlplane.plane import ControlPlane
-from jspolicy.server import certs
+from jspolicy.service import certs
 from tests.kube.livecluster import client, new_namespace
 
 SANS = ["jspolicy.x.svc", "127.0.0.1"]

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from jspolicy.controlplane.plane import ControlPlane
 from jspolicy.resources.bundle import encode_bundle
-from jspolicy.server import certs
+from jspolicy.service import certs
 from tests.kube.jspolicy_server import (
     ROOT,
     Replica,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jspolicy.server import certs
+from jspolicy.service import certs
 from tests.server.conftest import Server, pod, post, review, start_server
 
 POLICY = """apiVersion: policy.jspolicy.com/v1beta1

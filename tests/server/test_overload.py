@@ -14,8 +14,8 @@ from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.server.app import WebhookState, create_app
-from jspolicy.server.metrics import Metrics
 from jspolicy.server.store import PolicyStore
+from jspolicy.service.metrics import Metrics
 from tests.server.conftest import pod, review
 
 SLOW = """apiVersion: policy.jspolicy.com/v1beta1

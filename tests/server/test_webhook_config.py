@@ -12,7 +12,7 @@ import yaml
 
 from jspolicy.cli.main import main
 from jspolicy.resources.webhooks import webhook_configuration
-from jspolicy.server import certs
+from jspolicy.service import certs
 from tests.conftest import make_policy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -34,9 +34,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from jspolicy.cluster.client import api_client
 from jspolicy.controller.certsecret import CertificateSecret
 from jspolicy.controller.process import run_controller
-from jspolicy.server import certs, logs
-from jspolicy.server.config import ServerConfig
 from jspolicy.server.worker import run_worker
+from jspolicy.service import certs, logs
+from jspolicy.service.config import ServerConfig
 
 log = logging.getLogger("jspolicy.supervisor")
 

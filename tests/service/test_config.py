@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jspolicy.cli.main import parser
-from jspolicy.server.config import ConfigError, ServerConfig, available_cpus, from_arguments
+from jspolicy.service.config import ConfigError, ServerConfig, available_cpus, from_arguments
 
 AFFINITY = len(os.sched_getaffinity(0))
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jspolicy.resources.webhooks import SYSTEM_NAMESPACES
-from jspolicy.server.certs import default_sans
+from jspolicy.service.certs import default_sans
 
 DEFAULT_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"  # jsPolicy's path
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")

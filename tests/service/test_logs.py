@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from jspolicy.server.logs import JsonFormatter, PlainFormatter
+from jspolicy.service.logs import JsonFormatter, PlainFormatter
 
 
 def record(message: str, *args: object) -> logging.LogRecord:
