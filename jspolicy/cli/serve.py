@@ -25,9 +25,11 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = config.from_arguments(args)
+    supervisor = Supervisor(settings)
+    supervisor.preflight()  # configuration mistakes: exit 2 before anything is built or started
     if settings.policies:
         # A policy that does not build (syntax error, npm or esbuild failure) is bad input at start, as in
         # `apply`; this also fills the build cache the workers then read. Later edits that break a policy
         # keep its last good version serving (server/store.py).
         load_programs(PolicySet.from_manifests(load_manifests(settings.policies)), require_code=False)
-    return Supervisor(settings).run()
+    return supervisor.run()

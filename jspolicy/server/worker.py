@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -31,7 +33,7 @@ from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.settings import RuntimeSettings
 from jspolicy.server.app import WebhookState, create_app
 from jspolicy.server.clustersource import ClusterPolicySource
-from jspolicy.server.protocol import GuardedHttpProtocol
+from jspolicy.server.drain import DrainingHttpProtocol
 from jspolicy.server.store import PolicyStore
 from jspolicy.service import certs, logs
 from jspolicy.service.config import KubeConfig, ServerConfig
@@ -41,11 +43,14 @@ from jspolicy.service.process import collect_garbage, exit_with_parent
 log = logging.getLogger(__name__)
 
 
-def run_worker(config: ServerConfig, ready: Event) -> None:
+def run_worker(config: ServerConfig, ready: Event, retire: Event) -> None:
+    """Serve until stopped. ``retire`` asks the supervisor for a successor, which then stops this one."""
     exit_with_parent()
     logs.configure(config.log_level, config.log_json)
+    metrics = Metrics()
     # Policies may read files (jsPolicy allows any), but never the keys this server serves TLS with.
-    pool = RuntimePool(dataclasses.replace(RuntimeSettings.from_env(), read_file_denied_paths=(config.cert_dir,)))
+    settings = dataclasses.replace(RuntimeSettings.from_env(), read_file_denied_paths=(config.cert_dir,))
+    pool = RuntimePool(settings, on_runaway=functools.partial(_retire, metrics, retire))
     pool.warm()
     stop = threading.Event()
     # Standalone, policies from files are bundled here when they need it (cached: only the first worker
@@ -53,13 +58,13 @@ def run_worker(config: ServerConfig, ready: Event) -> None:
     store = PolicyStore(config.policies, pool.compile_error, Bundler() if config.kube is None else None)
     closers: list[Callable[[], None]] = [pool.close]
     if config.kube is None:
-        state = _standalone(config, pool, store, stop)
+        state = _standalone(config, pool, store, metrics, stop)
     else:
-        state = _in_cluster(config.kube, config, pool, store, stop, closers)
+        state = _in_cluster(config.kube, config, pool, store, metrics, stop, closers)
     cert_dir = Path(config.cert_dir)
     server_config = uvicorn.Config(
         create_app(state),
-        http=GuardedHttpProtocol,
+        http=DrainingHttpProtocol,
         ssl_certfile=str(cert_dir / certs.TLS_CERT),
         ssl_keyfile=str(cert_dir / certs.TLS_KEY),
         log_config=None,
@@ -78,6 +83,23 @@ def run_worker(config: ServerConfig, ready: Event) -> None:
         stop.set()
         for close in closers:
             close()
+    if pool.runaways:
+        # A V8 thread is still busy in the evaluation that would not stop; the interpreter's normal
+        # exit could wait for it. Everything this worker owed is answered and flushed by now.
+        logging.shutdown()
+        os._exit(0)
+
+
+def _retire(metrics: Metrics, retire: Event) -> None:
+    """An evaluation kept its CPU after its timeout: hand this worker's traffic to a successor.
+
+    Only the end of the process frees that CPU. The worker keeps serving on its other contexts
+    until the supervisor has a successor listening, then drains (jspolicy/supervisor/supervisor.py).
+    """
+    metrics.runaways.inc()
+    if not retire.is_set():
+        log.error("an evaluation kept running after its timeout; this worker retires once its successor listens")
+        retire.set()
 
 
 def settle_heap() -> None:
@@ -93,7 +115,9 @@ def settle_heap() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def _standalone(config: ServerConfig, pool: RuntimePool, store: PolicyStore, stop: threading.Event) -> WebhookState:
+def _standalone(
+    config: ServerConfig, pool: RuntimePool, store: PolicyStore, metrics: Metrics, stop: threading.Event
+) -> WebhookState:
     """Policies from files (reloaded when they change); get()/list() see the --cluster manifests."""
     store.reload()
     store.watch(config.reload_interval, stop)
@@ -104,7 +128,7 @@ def _standalone(config: ServerConfig, pool: RuntimePool, store: PolicyStore, sto
         while not store.loaded:
             stop.wait(config.reload_interval)
     cluster = MemoryCluster([m.obj for m in load_manifests(config.cluster)])
-    return WebhookState(store, PolicyEngine(pool, cluster), Metrics(), config.max_in_flight, config.bench_floor)
+    return WebhookState(store, PolicyEngine(pool, cluster), metrics, config.max_in_flight, config.bench_floor)
 
 
 def _in_cluster(
@@ -112,6 +136,7 @@ def _in_cluster(
     config: ServerConfig,
     pool: RuntimePool,
     store: PolicyStore,
+    metrics: Metrics,
     stop: threading.Event,
     closers: list[Callable[[], None]],
 ) -> WebhookState:
@@ -129,7 +154,7 @@ def _in_cluster(
     return WebhookState(
         store,
         engine,
-        Metrics(),
+        metrics,
         config.max_in_flight,
         config.bench_floor,
         record=lambda policy, violation, uid: writer.record(policy, violation, resource_uid=uid),

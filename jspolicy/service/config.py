@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import socket
@@ -13,6 +14,8 @@ from urllib.parse import urlsplit
 
 from jspolicy.resources.webhooks import SYSTEM_NAMESPACES
 from jspolicy.service.certs import default_sans
+
+log = logging.getLogger("jspolicy.config")
 
 DEFAULT_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"  # jsPolicy's path
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -129,8 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-json", action="store_true", default=env.get("JSPOLICY_LOG_JSON") == "true")
     parser.add_argument(
         "--kubeconfig",
-        default=env.get("KUBECONFIG"),
-        help="cluster mode with this kubeconfig (env KUBECONFIG); in a pod the service account is used",
+        help="cluster mode with this kubeconfig (else env KUBECONFIG; in a pod the service account); "
+        "not with --policies",
     )
     parser.add_argument(
         "--namespace",
@@ -156,6 +159,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def from_arguments(args: argparse.Namespace) -> ServerConfig:
     workers = args.workers if args.workers else available_cpus()
     policies = args.policies if args.policies is not None else _split(os.environ.get("JSPOLICY_POLICIES"))
+    if policies and args.kubeconfig:
+        raise ConfigError("--policies (standalone: policies from files) and --kubeconfig (cluster mode: "
+                          "policies from the API server) exclude each other; give one")  # fmt: skip
+    if policies and os.environ.get("KUBECONFIG"):
+        log.warning("standalone mode (--policies): the exported KUBECONFIG is not used; get() and list() see "
+                    "the --cluster files")  # fmt: skip
     kube = None if policies else kube_config(args)
     sans = default_sans() if kube is None else default_sans(kube.service_name, kube.namespace)
     if kube is not None and kube.webhook_url:
@@ -182,7 +191,8 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
 def kube_config(args: argparse.Namespace) -> KubeConfig | None:
     """Cluster mode when a kubeconfig is given or the process runs in a pod; None otherwise."""
     in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_NAMESPACE.exists()
-    if not args.kubeconfig and not in_pod:
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
+    if not kubeconfig and not in_pod:
         return None
     namespace = args.namespace or (SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if in_pod else "jspolicy")
     if not args.lease_duration > args.renew_deadline > args.retry_period > 0:
@@ -191,7 +201,7 @@ def kube_config(args: argparse.Namespace) -> KubeConfig | None:
             f"{args.lease_duration}, {args.renew_deadline}, {args.retry_period}"
         )
     return KubeConfig(
-        kubeconfig=args.kubeconfig or None,
+        kubeconfig=kubeconfig,
         namespace=namespace,
         service_name=args.service_name,
         webhook_url=args.webhook_url,

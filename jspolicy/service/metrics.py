@@ -1,4 +1,4 @@
-"""Prometheus metrics with jsPolicy's names, labels and buckets (§4.8).
+"""Prometheus metrics with jsPolicy's names, labels and buckets (docs/webhook.md lists them).
 
 Dashboards built for jsPolicy keep working: ``policy_execution_total`` and
 ``policy_execution_duration_seconds`` are unchanged, and the webhook request
@@ -52,6 +52,11 @@ class Metrics:
             ["webhook"],
             registry=self.registry,
             multiprocess_mode="livesum",
+        )
+        self.runaways = Counter(
+            "jspolicy_runaway_evaluations_total",
+            "Evaluations that kept running after their timeout was enforced (each retires its worker)",
+            registry=self.registry,
         )
         # client-go's work queue metrics: the reconciler's queue and one per controller policy (named after it).
         self.queues = QueueMetrics(self.registry)

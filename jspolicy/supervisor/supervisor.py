@@ -1,9 +1,11 @@
 """``jspolicy serve``: the supervising process.
 
-It checks the webhook port, starts ``workers`` webhook processes that each listen
-on it (SO_REUSEPORT), replaces any worker that dies, renews the serving certificate before it
-expires (workers reload it in place), and serves health (``/healthz``,
-``/readyz``) and Prometheus ``/metrics`` (summed over workers) on their own ports.
+It checks the configuration (jspolicy/supervisor/preflight.py), starts ``workers`` webhook
+processes that each listen on the webhook port (SO_REUSEPORT), replaces any worker that dies,
+hands the traffic of a worker that asks to retire (one of its evaluations would not stop) to
+a successor before stopping it, renews the serving certificate before it expires (workers
+reload it in place), and serves health (``/healthz``, ``/readyz``) and Prometheus ``/metrics``
+(summed over workers) on their own ports.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest, multiprocess
 
 from jspolicy.cluster.client import api_client
 from jspolicy.controller.certsecret import CertificateSecret
@@ -37,11 +38,14 @@ from jspolicy.controller.process import run_controller
 from jspolicy.server.worker import run_worker
 from jspolicy.service import certs, logs
 from jspolicy.service.config import ServerConfig
+from jspolicy.supervisor import preflight
 
 log = logging.getLogger("jspolicy.supervisor")
 
 RESTART_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
-CONTROLLER = -1  # the index of the controller process among the supervised processes
+CONTROLLER = -1
+# A draining worker finishes in-flight reviews (uvicorn waits up to 10 s for them); past this it is killed.
+DRAIN_SECONDS = 20  # the index of the controller process among the supervised processes
 
 
 @dataclass
@@ -49,8 +53,11 @@ class _Worker:
     index: int
     process: SpawnProcess
     ready: Event
+    retire: Event  # set by the worker: replace me, then stop me
     restarts: int = 0
     started: float = field(default_factory=time.monotonic)
+    successor: _Worker | None = None
+    stop_requested: float | None = None  # when it was asked to drain
 
 
 class Supervisor:
@@ -62,10 +69,33 @@ class Supervisor:
         self._stopping = False
         self._secret: CertificateSecret | None = None
         self.metrics_dir = ""
+        self._listening_logged = False
+        self._preflight_done = False
+        # The supervisor's own metrics; the workers' are read from their multiprocess files.
+        self._own_metrics = CollectorRegistry()
+        self._replacements = Counter(
+            "jspolicy_worker_replacements_total",
+            "Webhook worker processes replaced, by reason (exited: it died; runaway: an evaluation did not "
+            "stop after its timeout, so its traffic went to a successor first)",
+            ["reason"],
+            registry=self._own_metrics,
+        )
+
+    def preflight(self) -> None:
+        """Check the configuration (ConfigError: exit 2) and claim the webhook port, once."""
+        if self._preflight_done:
+            return
+        preflight.check(self.config)
+        # Chosen here when 0, so all workers agree; bound without SO_REUSEPORT, so a port another
+        # server holds fails now instead of being shared with it.
+        with preflight.claim_port(self.config.host, self.config.port) as probe:
+            self.config = dataclasses.replace(self.config, port=probe.getsockname()[1])
+        self._preflight_done = True
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self) -> int:
+        self.preflight()
         logs.configure(self.config.log_level, self.config.log_json)
         try:
             self.metrics_dir = tempfile.mkdtemp(prefix="jspolicy-metrics-")
@@ -80,18 +110,9 @@ class Supervisor:
                 certs.ensure(self.cert_dir, self.config.cert_sans)
             if self.config.kube is None and certs.externally_managed(self.cert_dir):
                 log.info("serving the certificate in %s as it is: no ca.key, so it is managed elsewhere", self.cert_dir)
-            # The port is checked (and, if 0, chosen) here, so a conflict fails at once and all workers agree.
-            with socket.create_server((self.config.host, self.config.port), reuse_port=True) as probe:
-                self.config = dataclasses.replace(self.config, port=probe.getsockname()[1])
         except BaseException:
             self._shutdown()
             raise
-        log.info(
-            "webhook listening on https://%s:%d with %d workers",
-            self.config.host,
-            self.config.port,
-            self.config.workers,
-        )
         try:
             self._workers = [self._spawn(i) for i in range(self.config.workers)]
             if self.config.kube is not None:
@@ -102,7 +123,7 @@ class Supervisor:
         return 0
 
     def _spawn(self, index: int, restarts: int = 0) -> _Worker:
-        ready = self._context.Event()
+        ready, retire = self._context.Event(), self._context.Event()
         if index == CONTROLLER:
             ready.set()  # leader or not, it has nothing to be ready for; it only has to be alive
             process = self._context.Process(
@@ -110,10 +131,10 @@ class Supervisor:
             )
         else:
             process = self._context.Process(
-                target=run_worker, args=(self.config, ready), name=f"jspolicy-worker-{index}", daemon=True
+                target=run_worker, args=(self.config, ready, retire), name=f"jspolicy-worker-{index}", daemon=True
             )
         process.start()
-        return _Worker(index, process, ready, restarts)
+        return _Worker(index, process, ready, retire, restarts)
 
     def _sync_secret_until_done(self) -> None:
         """The certificate Secret at startup: the API server may still be coming up, so keep trying."""
@@ -180,14 +201,54 @@ class Supervisor:
     async def _watch_workers(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                self._hand_over_retiring_workers()
                 await self._replace_dead_workers()
+                self._log_listening()
             except Exception:  # keep watching: a failed restart is retried on the next round
                 log.exception("replacing a worker failed")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
+
+    def _log_listening(self) -> None:
+        """Said once every worker really listens (a worker opens its listener only when it can answer)."""
+        if not self._listening_logged and self._workers and all(w.ready.is_set() for w in self._workers):
+            self._listening_logged = True
+            log.info("webhook listening on https://%s:%d with %d workers", self.config.host, self.config.port,
+                     self.config.workers)  # fmt: skip
+
+    def _hand_over_retiring_workers(self) -> None:
+        """A worker that asked to retire keeps serving until its successor listens, then drains and exits.
+
+        Its CPU is taken by an evaluation that would not stop; only ending the process frees it. The
+        successor starts first, so the port never has fewer listening workers than configured.
+        """
+        for worker in list(self._workers):
+            if self._stopping or not worker.retire.is_set() or not worker.process.is_alive():
+                continue
+            if worker.successor is None:
+                log.warning("worker %d (pid %s) is retiring: an evaluation kept running after its timeout; "
+                            "starting its successor", worker.index, worker.process.pid)  # fmt: skip
+                worker.successor = self._spawn(worker.index)
+                self._workers.append(worker.successor)
+                self._replacements.labels("runaway").inc()
+            elif worker.stop_requested is not None:
+                if time.monotonic() - worker.stop_requested > DRAIN_SECONDS:
+                    log.warning("worker %d (pid %s) did not drain in %ds; killing it", worker.index,
+                                worker.process.pid, DRAIN_SECONDS)  # fmt: skip
+                    worker.process.kill()
+            elif worker.successor.ready.is_set():
+                worker.stop_requested = time.monotonic()
+                log.info("worker %d (pid %s) hands over to pid %s and drains", worker.index, worker.process.pid,
+                         worker.successor.process.pid)  # fmt: skip
+                worker.process.terminate()  # the worker's graceful shutdown: finish in-flight reviews, then exit
 
     async def _replace_dead_workers(self) -> None:
-        for position, worker in enumerate(self._workers):
+        for position, worker in reversed(list(enumerate(self._workers))):
             if worker.process.is_alive() or self._stopping:
+                continue
+            if worker.successor is not None:  # a retired worker: its successor already serves
+                log.info("worker %d (pid %s) retired", worker.index, worker.process.pid)
+                self._mark_dead(worker)
+                del self._workers[position]
                 continue
             log.error(
                 "worker %d (pid %s) exited with %s; replacing it",
@@ -195,12 +256,20 @@ class Supervisor:
                 worker.process.pid,
                 worker.process.exitcode,
             )
-            if worker.process.pid is not None:
-                multiprocess.mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
+            self._mark_dead(worker)
             # Quick repeated failures back off; a worker that ran for a while restarts at once.
             restarts = 0 if time.monotonic() - worker.started > 60 else worker.restarts + 1
             await asyncio.sleep(RESTART_BACKOFF[min(restarts, len(RESTART_BACKOFF) - 1)] if restarts else 0)
-            self._workers[position] = self._spawn(worker.index, restarts)
+            self._workers[position] = replacement = self._spawn(worker.index, restarts)
+            self._replacements.labels("exited").inc()
+            for retiring in self._workers:  # a successor that died before it was ready: wait for this one
+                if retiring.successor is worker:
+                    retiring.successor = replacement
+
+    @staticmethod
+    def _mark_dead(worker: _Worker) -> None:
+        if worker.process.pid is not None:
+            multiprocess.mark_process_dead(worker.process.pid)  # type: ignore[no-untyped-call]
 
     async def _renew_certificates(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -224,12 +293,18 @@ class Supervisor:
     # -- health and metrics -----------------------------------------------------------------
 
     def readiness(self) -> dict[str, Any]:
+        """Ready when every worker slot has a live, ready process (a retiring worker or its successor)."""
         workers = [
-            {"worker": w.index, "pid": w.process.pid, "alive": w.process.is_alive(), "ready": w.ready.is_set()}
+            {"worker": w.index, "pid": w.process.pid, "alive": w.process.is_alive(), "ready": w.ready.is_set(),
+             "retiring": w.retire.is_set()}
             for w in self._workers
-        ]
+        ]  # fmt: skip
+        slots: dict[int, bool] = {}
+        for worker in self._workers:
+            serving = worker.process.is_alive() and worker.ready.is_set()
+            slots[worker.index] = slots.get(worker.index, False) or serving
         certificate = (self.cert_dir / certs.TLS_CERT).is_file() and (self.cert_dir / certs.TLS_KEY).is_file()
-        ready = certificate and bool(workers) and all(w["alive"] and w["ready"] for w in workers)
+        ready = certificate and bool(slots) and all(slots.values())
         return {"ready": ready, "certificate": certificate, "workers": workers}
 
     def _health_app(self) -> FastAPI:
@@ -253,6 +328,7 @@ class Supervisor:
         async def metrics() -> Response:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=self.metrics_dir)  # type: ignore[no-untyped-call]
-            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+            body = generate_latest(registry) + generate_latest(self._own_metrics)
+            return Response(body, media_type=CONTENT_TYPE_LATEST)
 
         return app

@@ -80,4 +80,7 @@ def test_leader_election_timings_must_nest(monkeypatch: pytest.MonkeyPatch) -> N
     assert config.kube is not None and config.kube.kubeconfig == "/k" and config.kube.lease_duration == 6
     with pytest.raises(ConfigError, match="lease-duration > --renew-deadline"):
         serve_config(["--kubeconfig", "/k", "--lease-duration", "4", "--renew-deadline", "4"])
-    assert serve_config(["--kubeconfig", "/k", "--policies", "p"]).kube is None  # files given: standalone
+    with pytest.raises(ConfigError, match="exclude each other"):  # files (standalone) or a cluster, not both
+        serve_config(["--kubeconfig", "/k", "--policies", "p"])
+    monkeypatch.setenv("KUBECONFIG", "/k")
+    assert serve_config(["--policies", "p"]).kube is None  # an exported KUBECONFIG: files given, standalone
