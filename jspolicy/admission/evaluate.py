@@ -6,7 +6,7 @@ call ``evaluate``). It runs the policy's JavaScript, turns the raw
 result into an admission response the way jsPolicy's handler does (deny, then
 patch for Mutating policies, then allow; errors are a 500 denial), prefixes
 warnings with ``[<policy>]: ``, notes the violation to record, and applies the
-violationPolicy table (§4.3).
+violationPolicy table (docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -31,6 +31,17 @@ from jspolicy.runtime.steps import Steps, drive, drive_async
 FORBIDDEN = "Forbidden"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the policy's result means before violationPolicy softens it: controller policies, which
+    have no admission answer, report this (the code the webhook would answer under ``Deny``)."""
+
+    allowed: bool
+    code: int
+    reason: str
+    message: str
+
+
 @dataclass
 class AdmissionOutcome:
     """What the webhook answers for one policy, after violationPolicy."""
@@ -46,6 +57,7 @@ class AdmissionOutcome:
     violation: PolicyViolation | None = None
     raw: RawResult = field(default_factory=RawResult)
     duration_seconds: float = 0.0
+    verdict: Verdict = Verdict(True, 200, "", "")
 
 
 class PolicyEngine:
@@ -123,6 +135,7 @@ def respond(policy: JsPolicy, raw: RawResult, request: Mapping[str, Any]) -> Adm
                 if changes.patch:
                     outcome.patch = changes.patch
                     outcome.patched_object = changes.result
+    outcome.verdict = Verdict(outcome.allowed, outcome.code, outcome.reason, outcome.message)
     if not outcome.allowed and policy.audit_policy != AUDIT_SKIP:
         outcome.violation = PolicyViolation.for_request(
             request,

@@ -214,7 +214,7 @@ def _options(operation: str) -> dict[str, str] | None:
 def controller_request(
     operation: str, obj: Mapping[str, Any] | None, *, key: tuple[str, str, str, str], old: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """The synthetic request a controller policy sees (jsPolicy §3.4): no uid, resource or user;
+    """The synthetic request a controller policy sees (as jsPolicy builds it): no uid, resource or user;
     ``key`` is (apiVersion, kind, namespace, name). ``oldObject`` only on real UPDATE events."""
     api_version, kind, namespace, name = key
     group, version = split_api_version(api_version)

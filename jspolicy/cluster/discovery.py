@@ -72,7 +72,7 @@ class Discovery:
 
     def kinds_for(self, resource: str, api_groups: list[str], api_versions: list[str]) -> list[tuple[str, str]]:
         """``(api_version, kind)`` per group+kind serving ``resource``, at the preferred version that passes the
-        filters (controller policies' GVK resolution, §5); ``*`` or an empty filter matches everything."""
+        filters (how controller policies resolve their kinds); ``*`` or an empty filter matches everything."""
         name = resource.lower()
         if not name or "/" in name or name == "*":
             return []

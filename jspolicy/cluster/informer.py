@@ -1,6 +1,6 @@
 """Watch-based caches of cluster objects, shared by ``get``/``list`` and controller policies.
 
-One ``Informer`` per kind, cluster-wide, like jsPolicy's dynamic cache (§7.4): a
+One ``Informer`` per kind, cluster-wide, like jsPolicy's dynamic cache: a
 daemon thread lists, then watches from the list's resourceVersion; a 410 Gone or
 any other failure relists (with backoff) and the relist is diffed against the
 store, so an object deleted while no watch was open still produces DELETED.
@@ -390,7 +390,7 @@ def _interrupt(response: urllib3.BaseHTTPResponse) -> None:
 
 
 class InformerFactory:
-    """Shared informers by kind, started lazily, garbage-collected when idle (§7.4, §5)."""
+    """Shared informers by kind, started lazily, garbage-collected when idle, as jsPolicy's."""
 
     def __init__(
         self,
@@ -427,7 +427,7 @@ class InformerFactory:
         return informer
 
     def kinds_for(self, resource: str, api_groups: list[str], api_versions: list[str]) -> list[tuple[str, str]]:
-        """``(api_version, kind)`` for a controller policy's resource entry (§5 GVK resolution)."""
+        """``(api_version, kind)`` for a controller policy's resource entry."""
         return self.discovery.kinds_for(resource, api_groups, api_versions)
 
     def informers(self) -> list[Informer]:

@@ -1,4 +1,4 @@
-"""The live cluster behind policies' get/list/create/update/remove (§3.2, §7.4).
+"""The live cluster behind policies' get/list/create/update/remove (docs/cluster.md).
 
 Cached reads come from the shared informers (the first read of a kind starts
 its informer and waits for the initial list); uncached reads and every write go

@@ -1,4 +1,4 @@
-"""PolicyReport output (``wgpolicyk8s.io/v1alpha2``, §2.5): where a violation goes and what it looks like.
+"""PolicyReport output (``wgpolicyk8s.io/v1alpha2``, docs/cluster.md): where a violation goes and what it looks like.
 
 jsPolicy's mapping, with its bug fixed: ``resources[0].apiVersion`` is
 ``group/version`` of the request's kind, not the version alone.

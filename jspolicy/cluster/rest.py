@@ -18,7 +18,7 @@ import urllib3
 from jspolicy import fastjson
 from jspolicy.resources.kinds import KindInfo
 
-# (connect, read) seconds for ordinary requests: jsPolicy's client had no timeout at all (§7.2),
+# (connect, read) seconds for ordinary requests: jsPolicy's client had no timeout at all (docs/compatibility.md),
 # which let one hung connection hold a V8 context for ever.
 DEFAULT_TIMEOUT = (10.0, 30.0)
 

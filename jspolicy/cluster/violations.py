@@ -1,4 +1,4 @@
-"""Writes violations to the cluster without holding up admission (§2.3, §2.5).
+"""Writes violations to the cluster without holding up admission (docs/cluster.md).
 
 ``record`` only queues: a background thread batches the queue per policy (per
 report with PolicyReports on), reads the object, appends, trims FIFO and writes

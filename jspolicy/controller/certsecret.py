@@ -1,4 +1,4 @@
-"""The webhook certificate shared by every replica through a Secret (jsPolicy §4.6, improved).
+"""The webhook certificate shared by every replica through a Secret (like jsPolicy's, improved: docs/cluster.md).
 
 The Secret ``jspolicy-webhook-cert`` (type kubernetes.io/tls) holds ``ca.crt``,
 ``tls.crt``, ``tls.key`` and ``ca.key``. Any replica may create or renew it; every

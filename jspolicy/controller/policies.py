@@ -1,4 +1,4 @@
-"""Controller policies (§5): informer-driven, one queue and one worker per policy, leader only.
+"""Controller policies (docs/cluster.md): informer-driven, one queue and one worker per policy, leader only.
 
 Events for the policy's kinds pass its selectors and are queued by object key;
 the worker reads the object from the informer and runs the policy through the
@@ -22,7 +22,7 @@ from jspolicy.admission.matching import controller_selects
 from jspolicy.admission.request import controller_request
 from jspolicy.cluster.informer import InformerFactory
 from jspolicy.controller.workqueue import WorkQueue
-from jspolicy.resources.policy import JsPolicy
+from jspolicy.resources.policy import AUDIT_SKIP, JsPolicy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import PolicyProgram
 from jspolicy.service.metrics import REQUEUE, SUCCESS, Metrics
@@ -197,22 +197,21 @@ class _Runner:
             return SUCCESS
         request = controller_request(operation, obj, key=key, old=old)
         outcome = self._engine.evaluate(policy, self.program, request)
+        verdict = outcome.verdict  # the code, reason and message the webhook would answer, from one place
         if self._metrics is not None:
-            code = outcome.raw.code or (500 if outcome.raw.error else 403 if outcome.raw.deny else 200)
-            self._metrics.observe_execution(policy.type, policy.name, code, outcome.duration_seconds, outcome.raw.ran)
+            self._metrics.observe_execution(
+                policy.type, policy.name, verdict.code, outcome.duration_seconds, outcome.raw.ran
+            )
         for line in outcome.raw.prints:
             log.info("[%s] %s", policy.name, line)
         for warning in outcome.warnings:
             log.warning("controller policy warning: %s", warning)
-        if outcome.raw.error is not None or outcome.raw.deny:
-            problem = outcome.raw.error or outcome.raw.message
-            log.info("controller policy %s on %s: %s", policy.name, "/".join(key), problem)
-            if self._record is not None and policy.audit_policy != "Skip":
+        if not verdict.allowed:
+            log.info("controller policy %s on %s: %s", policy.name, "/".join(key), verdict.message)
+            if self._record is not None and policy.audit_policy != AUDIT_SKIP:
                 violation = PolicyViolation.for_request(
-                    request, action=CONTROLLER_ACTION, code=outcome.raw.code or (500 if outcome.raw.error else 403),
-                    reason=outcome.raw.reason or ("" if outcome.raw.error else "Forbidden"),
-                    message=outcome.raw.error or outcome.raw.message or "",
-                )  # fmt: skip
+                    request, action=CONTROLLER_ACTION, code=verdict.code, reason=verdict.reason, message=verdict.message
+                )
                 self._record(policy, violation)
         if outcome.raw.reschedule:
             delay = self.queue.add_rate_limited(key)

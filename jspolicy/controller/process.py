@@ -55,7 +55,7 @@ def run_controller(config: ServerConfig) -> None:
 
     def lead(lost: threading.Event) -> None:
         informers = InformerFactory(api)
-        writer = ViolationWriter(api)  # controller policies always write JsPolicyViolations (§2.3)
+        writer = ViolationWriter(api)  # controller policies always write JsPolicyViolations, as in jsPolicy
         engine = PolicyEngine(pool, KubeCluster(api, informers))
         controllers = ControllerPolicyManager(informers, engine, writer.record, metrics)
         # npm dependencies come from the configured registry (NPM_CONFIG_REGISTRY, JSPOLICY_NPM_TOKEN), never

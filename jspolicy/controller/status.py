@@ -1,4 +1,4 @@
-"""JsPolicy status as jsPolicy writes it (§2.1): Cluster-API style conditions, phase, reason, message.
+"""JsPolicy status as jsPolicy writes it: Cluster-API style conditions, phase, reason, message.
 
 Unchanged conditions keep their lastTransitionTime, so a reconcile that finds
 nothing new produces an identical status and no write (and no watch event that

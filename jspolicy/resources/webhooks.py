@@ -1,4 +1,4 @@
-"""The Validating/MutatingWebhookConfiguration for a JsPolicy (§4.4).
+"""The Validating/MutatingWebhookConfiguration for a JsPolicy (docs/cluster.md describes what is generated).
 
 One configuration per policy, with exactly one webhook named after it, the
 policy's rules, selectors and knobs with jsPolicy's defaults. Two differences
@@ -104,7 +104,8 @@ def webhook_configuration(
 def core_webhook_configuration(
     *, ca_bundle: bytes, url: str | None = None, service: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The ValidatingWebhookConfiguration ``jspolicy``: JsPolicy objects checked by ``/crds``, fail-closed (§2.6)."""
+    """The ValidatingWebhookConfiguration ``jspolicy``: JsPolicy objects checked by ``/crds``, fail-closed
+    (as jsPolicy's own)."""
     return {
         "apiVersion": REGISTRATION,
         "kind": "ValidatingWebhookConfiguration",

@@ -1,4 +1,4 @@
-"""Whether the API server would call a policy's webhook (§4.4): rules, scope and selectors."""
+"""Whether the API server would call a policy's webhook: rules, scope and selectors."""
 
 from __future__ import annotations
 

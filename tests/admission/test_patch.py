@@ -1,4 +1,4 @@
-"""The mutation patch (§3.3): a field-by-field RFC 6902 diff that keeps exact integers."""
+"""The mutation patch: a field-by-field RFC 6902 diff that keeps exact integers."""
 
 from __future__ import annotations
 

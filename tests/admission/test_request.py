@@ -1,4 +1,4 @@
-"""build_request: the AdmissionRequest the API server would send for a resource (§3.4)."""
+"""build_request: the AdmissionRequest the API server would send for a resource."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AdmissionReview in and out (§4.2): parsing v1/v1beta1 and answering byte-for-byte like jsPolicy."""
+"""AdmissionReview in and out: parsing v1/v1beta1 and answering byte-for-byte like jsPolicy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""KubeCluster against a real kube-apiserver: the get/list/create/update/remove contract (§3.2, §7.4),
+"""KubeCluster against a real kube-apiserver: the get/list/create/update/remove contract (docs/cluster.md),
 the same results and message texts as MemoryCluster, dry-run, and real policies calling it through V8."""
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def test_list_filters_by_namespace_and_labels(cluster: KubeCluster, api: kuberne
 def test_a_cached_get_right_after_create_misses_where_smart_finds_it(
     cluster: KubeCluster, ns: str, pool: RuntimePool
 ) -> None:
-    """jsPolicy's reason for 'smart' (§7.4). The race is made certain by holding the informer's
+    """jsPolicy's reason for 'smart' reads. The race is made certain by holding the informer's
     watch thread in a handler while the object is created."""
     informer = cluster.informers.informer("v1", "ConfigMap")
     assert informer.wait_synced(30)

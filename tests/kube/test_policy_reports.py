@@ -1,4 +1,4 @@
-"""ENABLE_POLICY_REPORTS=true: webhook denials become PolicyReport results (§2.5), apiVersion with its group."""
+"""ENABLE_POLICY_REPORTS=true: webhook denials become PolicyReport results, apiVersion with its group."""
 
 from __future__ import annotations
 

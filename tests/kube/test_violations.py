@@ -1,4 +1,4 @@
-"""ViolationWriter against a real kube-apiserver: JsPolicyViolations (§2.3) and PolicyReports (§2.5)."""
+"""ViolationWriter against a real kube-apiserver: JsPolicyViolations and PolicyReports."""
 
 from __future__ import annotations
 

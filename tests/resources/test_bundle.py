@@ -1,4 +1,4 @@
-"""JsPolicyBundle encoding (§2.2), the bundle hash (§2.1 status), and where a policy's code comes from."""
+"""JsPolicyBundle encoding, the bundle hash in the status, and where a policy's code comes from."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JsPolicy's effective defaults (§2.1): what an unset or empty field means."""
+"""JsPolicy's effective defaults: what an unset or empty field means."""
 
 from __future__ import annotations
 

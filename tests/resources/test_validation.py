@@ -1,4 +1,4 @@
-"""The /crds webhook rules (§2.6): strict decoding, then field rules with Kubernetes-style messages."""
+"""The /crds webhook rules: strict decoding, then field rules with Kubernetes-style messages."""
 
 from __future__ import annotations
 
@@ -571,7 +571,7 @@ def test_field_error_rendering() -> None:
     assert str(invalid(Path("spec").child("ok"), True, "d")) == "spec.ok: Invalid value: true: d"
 
 
-# ---- the docs' own sample (§2.7) -----------------------------------------------------------
+# ---- jsPolicy's documented sample -----------------------------------------------------------
 
 DOCS_SAMPLE = """
 apiVersion: policy.jspolicy.com/v1beta1

@@ -1,4 +1,4 @@
-"""JsPolicyViolations entries (§2.3): message truncation, request and user info, omitempty."""
+"""JsPolicyViolations entries: message truncation, request and user info, omitempty."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The policy globals of jsPolicy §3.2, exercised in real V8 through the admission engine."""
+"""The policy globals of jsPolicy (docs/compatibility.md), exercised in real V8 through the admission engine."""
 
 from __future__ import annotations
 

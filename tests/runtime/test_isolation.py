@@ -1,4 +1,4 @@
-"""No state survives from one evaluation to the next (§3.1 step 5, §7.1), and policies cannot break the runtime."""
+"""No state survives from one evaluation to the next, and policies cannot break the runtime."""
 
 from __future__ import annotations
 

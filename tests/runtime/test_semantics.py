@@ -1,4 +1,5 @@
-"""How a policy run ends and what the webhook makes of it: §3.3, §3.5 and the violationPolicy table of §4.3."""
+"""How a policy run ends and what the webhook makes of it: terminal helpers, errors, violationPolicy
+(docs/compatibility.md)."""
 
 from __future__ import annotations
 
@@ -216,7 +217,7 @@ def test_timeout_in_a_policy_with_try_finally(evaluate: Evaluate) -> None:
     assert (outcome.allowed, outcome.code, outcome.message) == (False, 500, "script spinner timed out")
 
 
-# ---- violationPolicy (§4.3) --------------------------------------------------------------------------------
+# ---- violationPolicy -----------------------------------------------------------------------------------------
 
 RAW = {
     "allowed": ("warn('w');", "Validating"),
