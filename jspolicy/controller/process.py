@@ -11,6 +11,7 @@ another replica can take over.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -48,7 +49,16 @@ def run_controller(config: ServerConfig) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     api = api_client(kube.kubeconfig)
-    pool = RuntimePool(RuntimeSettings.from_env())
+    runaway = threading.Event()
+
+    def on_runaway() -> None:
+        """A controller policy's evaluation would not stop: only a new process gets its CPU back."""
+        if not runaway.is_set():
+            log.error("a controller policy kept running after its timeout; the controller restarts to free its CPU")
+        runaway.set()
+        stop.set()  # leadership is handed over as on SIGTERM; the supervisor starts a new controller
+
+    pool = RuntimePool(RuntimeSettings.from_env(), on_runaway=on_runaway)
     ca_file = Path(config.cert_dir) / certs.CA_CERT
     timing = LeaseTiming(kube.lease_duration, kube.renew_deadline, kube.retry_period)
     metrics = Metrics()  # summed with the workers' by the supervisor's /metrics
@@ -78,3 +88,6 @@ def run_controller(config: ServerConfig) -> None:
         LeaderElector(api, kube.namespace, kube.identity, timing).run(lead, stop)
     finally:
         pool.close()
+    if runaway.is_set():  # the busy V8 thread could hold up the interpreter's normal exit
+        logging.shutdown()
+        os._exit(1)
