@@ -1,8 +1,9 @@
 """A pool of warm policy contexts (jsPolicy's VM_POOL_SIZE).
 
 Each evaluation borrows one context exclusively. A context that timed out,
-hit its heap limit, was left dirty or wedged by a hostile policy is thrown away
-and replaced, so one policy can never poison the next evaluation.
+hit its heap limit, kept memory after a run, or was left dirty or wedged by a
+hostile policy is thrown away and replaced, so one policy can never poison the
+next evaluation.
 """
 
 from __future__ import annotations

@@ -39,6 +39,9 @@ DLL_FUNCTIONS = [
     "mr_free_value",
     "mr_set_hard_memory_limit",
     "mr_hard_memory_limit_reached",
+    "mr_set_soft_memory_limit",
+    "mr_soft_memory_limit_reached",
+    "mr_low_memory_notification",
     "mr_heap_stats",
 ]
 BIG = 200 * 1024
@@ -68,6 +71,27 @@ def test_library_functions_exist(name: str) -> None:
 def test_v8_version_is_readable() -> None:
     major = v8.v8_version().split(".")[0]
     assert major.isdigit() and int(major) >= 10
+
+
+def test_the_soft_limit_flag_is_the_verdict_of_the_last_collection() -> None:
+    """runtime/context.py relies on it: set by a collection that sees more, cleared by one that sees less
+    and by setting the limit."""
+    isolate = v8.Isolate(lambda: None)
+    try:
+        isolate.collect_garbage()
+        limit = isolate.heap_used() + 16 * 1024 * 1024
+        isolate.set_soft_memory_limit(limit)
+        isolate.eval("globalThis.kept = new Array(4e6).fill(1.5)")  # 32 MB, live
+        assert isolate.heap_used() > limit
+        isolate.set_soft_memory_limit(limit)
+        assert not isolate.soft_memory_limit_reached()
+        isolate.collect_garbage()
+        assert isolate.soft_memory_limit_reached()
+        isolate.eval("globalThis.kept = null")
+        isolate.collect_garbage()
+        assert not isolate.soft_memory_limit_reached()
+    finally:
+        isolate.close()
 
 
 # ---- a context with a scripted host ------------------------------------------------------------------------
