@@ -3,7 +3,7 @@
 jsPolicy's fetchSync had no timeout, so a hung server pinned a VM past the
 policy timeout. Here every call ends by the earlier of the fetch timeout and the
 evaluation deadline, the body is capped, and an optional host allow-list is
-checked on the first request and on every redirect.
+checked on the first request and on every redirect, as is the scheme (http or https only).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_REDIRECTS = 10
+SCHEMES = ("http", "https")  # on the first request and on every redirect
 
 
 class FetchError(Exception):
@@ -43,6 +44,19 @@ class _RedirectGuard(urllib.request.HTTPRedirectHandler):
     def __init__(self, allowed: tuple[str, ...] | None) -> None:
         self.allowed = allowed
 
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        """Refuse a redirect to any scheme but http and https before urllib decides (it follows ftp://,
+        and answers others with the redirect itself)."""
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            target = urllib.parse.urljoin(req.full_url, location)
+            scheme = urllib.parse.urlparse(target).scheme.lower()
+            if scheme not in SCHEMES:
+                raise FetchError(f'redirect to "{target}": unsupported protocol scheme "{scheme}"')
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
     def redirect_request(
         self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> urllib.request.Request | None:
@@ -58,7 +72,7 @@ def fetch(url: str, options: Mapping[str, Any], *, timeout: float, allowed: tupl
     it runs in a helper thread, and at the deadline its connections are shut down."""
     if timeout <= 0:
         raise FetchError("the policy's time is up")
-    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+    if urllib.parse.urlparse(url).scheme.lower() not in SCHEMES:
         raise FetchError(f'unsupported protocol scheme in "{url}"')
     if not host_allowed(url, allowed):
         raise FetchError(f"host of {url} is not allowed (JSPOLICY_FETCH_ALLOWED_HOSTS)")
