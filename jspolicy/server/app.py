@@ -1,6 +1,6 @@
 """The webhook endpoints: ``POST /policy/<name>`` and ``POST /crds``.
 
-The request pipeline of jsPolicy (§4.2): strict content type, AdmissionReview
+jsPolicy's request pipeline (docs/webhook.md): strict content type, AdmissionReview
 v1 or v1beta1 answered in its own version, coded errors for bad requests and
 unknown policies, never a non-200 for a well-formed request. JavaScript runs on
 V8's own threads while the event loop awaits it (blocking work, such as waiting
@@ -34,15 +34,12 @@ from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import ErrorKind
+from jspolicy.server.bodies import BodyBudget, BodyRefusedError, DisconnectedError
 from jspolicy.server.store import PolicyStore
 from jspolicy.service.metrics import Metrics
 
 log = logging.getLogger("jspolicy.webhook")
 
-# The API server accepts request bodies up to 3 MiB; an UPDATE review carries the
-# object and the old object, so twice that plus the envelope is the most a real
-# AdmissionReview needs.
-MAX_BODY_BYTES = 7 * 1024 * 1024
 JSON = "application/json"
 POLICY_PREFIX = "/policy/"
 
@@ -78,6 +75,7 @@ class AdmissionApp:
         self.state = state
         self.fallback = _fallback_app()
         self._slots = threading.BoundedSemaphore(state.max_in_flight)
+        self._bodies = BodyBudget()
         # anyio's default of 40 threads would queue admitted requests behind a second, hidden limit.
         self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, at the first request
 
@@ -110,22 +108,27 @@ class AdmissionApp:
         started = time.perf_counter()
         metrics.in_flight.labels(webhook).inc()
         status = 200
+        close = False
         try:
-            try:
-                review = parse_review(await _read_body(scope, receive))
-            except ReviewError as error:
-                raise _RefusedError(400, str(error)) from None
-            if not self._slots.acquire(blocking=False):
-                raise _RefusedError(429, "too many admission requests in flight; try again")
-            try:
-                body = await decide(review)
-            finally:
-                self._slots.release()
-        except _RefusedError as refused:
+            async with self._bodies.body(scope, receive) as request_body:
+                try:
+                    review = parse_review(request_body)
+                except ReviewError as error:
+                    raise _RefusedError(400, str(error)) from None
+                del request_body
+                if not self._slots.acquire(blocking=False):
+                    raise _RefusedError(429, "too many admission requests in flight; try again")
+                try:
+                    body = await decide(review)
+                finally:
+                    self._slots.release()
+        except (_RefusedError, BodyRefusedError) as refused:
             log.warning("refused %s: %s", path, refused.message)
             body = render(None, error_response(refused.code, refused.message))
-            status = refused.code if refused.code in (429, 503) else 200
-        except _DisconnectedError:  # the caller gave up (e.g. its own timeout); nobody reads an answer
+            status = refused.code if refused.code in (408, 429, 503) else 200
+            # A body not read to its end would be parsed as the next request: end the connection instead.
+            close = isinstance(refused, BodyRefusedError) and refused.code != 400
+        except DisconnectedError:  # the caller gave up (e.g. its own timeout); nobody reads an answer
             log.info("client disconnected before %s was answered", path)
             status, body = 499, b""
         except Exception:  # a bug must still be answered, never with a bare HTTP 500
@@ -136,6 +139,8 @@ class AdmissionApp:
             metrics.latency.labels(webhook).observe(time.perf_counter() - started)
         metrics.requests.labels(webhook, str(status)).inc()
         headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -178,40 +183,6 @@ class AdmissionApp:
 
 def create_app(state: WebhookState) -> AdmissionApp:
     return AdmissionApp(state)
-
-
-class _DisconnectedError(Exception):
-    """The client went away before its whole body arrived."""
-
-
-async def _read_body(scope: Scope, receive: Receive) -> bytes:
-    content_type = _header(scope, b"content-type")
-    if content_type != JSON:
-        raise _RefusedError(400, f"contentType={content_type}, expected {JSON}")
-    declared = _header(scope, b"content-length")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _DisconnectedError
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY_BYTES:
-            raise _RefusedError(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        if not message.get("more_body", False):
-            break
-    if not body:
-        raise _RefusedError(400, "request body is empty")
-    return bytes(body)
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    """The first value of a header, as Starlette reads it (latin-1), or ''."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
 
 
 def _validate(review: Review) -> bytes:

@@ -1,0 +1,114 @@
+"""Request bodies are bounded in time and, all together, in size: stalled uploads cannot fill a worker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jspolicy.server.bodies import MAX_BODIES_IN_FLIGHT_BYTES
+from tests.server.conftest import ROOT, Server, pod, post, review, start_server
+
+BODY_TIMEOUT = 4  # seconds, set for this server; the default is 10
+ANNOUNCED = 7 * 1000 * 1000
+SENT = 6 * 1000 * 1000
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("bodies"), sorted((ROOT / "examples" / "policies").glob("*.yaml")),
+                           workers=1, env={"JSPOLICY_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT)})  # fmt: skip
+    yield running
+    running.stop()
+
+
+def rss(server: Server) -> int:
+    (worker,) = server.readiness()["workers"]
+    for line in Path(f"/proc/{worker['pid']}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def stalled_upload(server: Server) -> ssl.SSLSocket:
+    """A connection that announces a 7 MB review, sends 6 MB of it and then nothing more."""
+    port = int(server.url.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=server.ca)
+    connection = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                                     server_hostname="localhost")  # fmt: skip
+    connection.sendall(f"POST /policy/deny-privileged.examples.jspolicy.com HTTP/1.1\r\nHost: localhost\r\n"
+                       f"Content-Type: application/json\r\nContent-Length: {ANNOUNCED}\r\n\r\n".encode())  # fmt: skip
+    with contextlib.suppress(OSError):  # refused at once and closed: fine, the answer is read below
+        connection.sendall(b" " * SENT)
+    return connection
+
+
+def answer_status(connection: ssl.SSLSocket, timeout: float) -> int:
+    connection.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (TimeoutError, OSError):
+        return 0
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+
+
+def test_stalled_uploads_are_capped_then_dropped_and_their_memory_given_back(served: Server) -> None:
+    baseline = rss(served)
+    connections = [stalled_upload(served) for _ in range(40)]
+    try:
+        held = rss(served)
+        # The bodies held together stay under the cap (plus buffers and allocator slack), not 40 x 6 MB.
+        assert held - baseline < MAX_BODIES_IN_FLIGHT_BYTES + 96 * MIB, (baseline, held)
+        with served.client() as client:  # a normal review is answered meanwhile
+            answer = post(client, "/policy/deny-privileged.examples.jspolicy.com", review(pod(privileged=True))).json()
+        assert answer["response"]["allowed"] is False and "Privileged" in answer["response"]["status"]["message"]
+        statuses = [answer_status(c, BODY_TIMEOUT * 3 + 30) for c in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert statuses.count(429) >= 40 - MAX_BODIES_IN_FLIGHT_BYTES // ANNOUNCED  # over the cap: refused at once
+    assert statuses.count(408) >= 1 and set(statuses) <= {408, 429}  # the others: dropped at the deadline
+    deadline = time.monotonic() + 30
+    while rss(served) - baseline > 48 * MIB and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert rss(served) - baseline <= 48 * MIB, (baseline, rss(served))
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(served: Server) -> None:
+    port = int(served.url.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=served.ca)
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                             server_hostname="localhost") as connection:  # fmt: skip
+        body = json.dumps(review(pod())).encode()
+        connection.sendall(b"POST /policy/deny-privileged.examples.jspolicy.com HTTP/1.1\r\nHost: localhost\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                           + body[:10])  # fmt: skip
+        started = time.monotonic()
+        assert answer_status(connection, BODY_TIMEOUT * 3 + 30) == 408
+        assert time.monotonic() - started >= BODY_TIMEOUT * 0.9
+        connection.settimeout(30)
+        rest = b""
+        while chunk := connection.recv(65536):
+            rest += chunk
+        assert connection.recv(1) == b""  # closed by the server
+
+
+def test_chunked_bodies_count_against_the_cap_as_they_grow(served: Server) -> None:
+    """Without a Content-Length nothing is reserved up front; the body is charged as it arrives."""
+    with served.client() as client:
+        big = json.dumps(review(pod())).encode()
+        response = client.post("/policy/deny-privileged.examples.jspolicy.com", content=iter([big[:100], big[100:]]),
+                               headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == 200 and response.json()["response"]["allowed"] is True
