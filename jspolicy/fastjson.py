@@ -43,7 +43,44 @@ def loads(text: str | bytes) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    return _without_lone_surrogates(json.loads(text))
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """The standard library decodes an escaped lone surrogate (``"\\ud800"``, which orjson refuses)
+    into a str that cannot be encoded again; Go's decoder, which the API server uses, makes it
+    U+FFFD, and so does this. Walks only what the slow path decoded."""
+    if isinstance(value, str):
+        return _repaired(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                item = node[key]
+                fixed_key = _repaired(key)
+                if fixed_key is not key:
+                    del node[key]
+                if isinstance(item, str):
+                    item = _repaired(item)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+                node[fixed_key] = item
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = _repaired(item)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+    return value
+
+
+def _repaired(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def loads_from_js(text: str) -> Any:

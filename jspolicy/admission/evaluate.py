@@ -83,10 +83,12 @@ class PolicyEngine:
         program: PolicyProgram | ProgramError,
         request: Mapping[str, Any],
         limiter: anyio.CapacityLimiter | None = None,
+        *,
+        request_json: str | None = None,
     ) -> AdmissionOutcome:
         """``evaluate`` from an event loop, without a worker thread unless the pool is busy
         (``limiter`` bounds the threads that then take over)."""
-        return await drive_async(self.steps(policy, program, request), limiter)
+        return await drive_async(self.steps(policy, program, request, request_json=request_json), limiter)
 
     def steps(
         self,

@@ -21,6 +21,9 @@ V1BETA1 = "admission.k8s.io/v1beta1"
 KIND = "AdmissionReview"
 
 
+TOO_DEEP = "couldn't decode the AdmissionReview: nested too deeply to be passed on (about 1,000 levels)"
+
+
 class ReviewError(ValueError):
     """The body is not an AdmissionReview this server can answer (a 400)."""
 
@@ -29,6 +32,7 @@ class ReviewError(ValueError):
 class Review:
     api_version: str
     request: dict[str, Any]
+    request_json: str = ""  # the request as the policy receives it
 
     @property
     def uid(self) -> str:
@@ -39,7 +43,9 @@ def parse_review(body: bytes | str) -> Review:
     """Decode an AdmissionReview (v1 or v1beta1); raises ReviewError."""
     try:
         document = fastjson.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+    except RecursionError:
+        raise ReviewError(TOO_DEEP) from None
+    except (ValueError, UnicodeDecodeError) as error:
         raise ReviewError(f"couldn't decode the AdmissionReview: {error}") from None
     if not isinstance(document, dict):
         raise ReviewError("couldn't decode the AdmissionReview: expected a JSON object")
@@ -56,7 +62,13 @@ def parse_review(body: bytes | str) -> Review:
         if not isinstance(request.get(field), str):
             raise ReviewError(f"request.{field} is missing or not a string")
     _check_types(request)
-    return Review(api_version, request)
+    # The request goes to V8 as JSON text: encoded here, once, so that what cannot be encoded again
+    # (nesting past the encoder's recursion limit) is a 400 and not an error while answering.
+    try:
+        request_json = fastjson.dumps(request)
+    except RecursionError:
+        raise ReviewError(TOO_DEEP) from None
+    return Review(api_version, request, request_json)
 
 
 _STRING_FIELDS = ("name", "namespace", "subResource", "requestSubResource")

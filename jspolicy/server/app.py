@@ -161,8 +161,9 @@ class AdmissionApp:
             message = f'jspolicies.policy.jspolicy.com "{name}" not found'
             return render(review.api_version, error_response(400, message, review.uid))
         outcome: AdmissionOutcome = await state.engine.evaluate_async(
-            js_policy, snapshot.programs[name], review.request, self._thread_limiter()
-        )
+            js_policy, snapshot.programs[name], review.request, self._thread_limiter(),
+            request_json=review.request_json or None,
+        )  # fmt: skip
         state.metrics.observe_execution(js_policy.type, name, outcome.code, outcome.duration_seconds, outcome.raw.ran)
         if outcome.raw.error_kind == ErrorKind.UNAVAILABLE:  # no context in time: let failurePolicy decide
             raise _RefusedError(503, outcome.raw.error or "the JavaScript runtime is unavailable")
