@@ -8,6 +8,7 @@ texts, so a policy tested offline meets the same results in a cluster.
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import string
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from jspolicy import fastjson
 from jspolicy.cluster.access import ClusterError, WriteResult
 from jspolicy.resources.kinds import KindInfo, KindRegistry, split_api_version
 from jspolicy.resources.labels import Selector
@@ -23,12 +25,22 @@ from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
 
 _Key = tuple[str, str]  # (group, kind)
 
+# The API server refuses request bodies over 3 MiB ("Request entity too large: limit is 3145728").
+MAX_OBJECT_BYTES = 3 * 1024 * 1024
+# ConfigMap and Secret validation: data and binaryData together at most 1 MiB.
+MAX_DATA_BYTES = 1024 * 1024
+# What policies may store in one process (objects loaded from --cluster count, but never fail to load).
+MAX_OBJECTS = int(os.environ.get("JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS") or 10_000)
+MAX_STORED_BYTES = int(os.environ.get("JSPOLICY_MEMORY_CLUSTER_MAX_MB") or 256) * 1024 * 1024
+
 
 class MemoryCluster:
     def __init__(self, objects: Iterable[Mapping[str, Any]] = (), kinds: KindRegistry | None = None) -> None:
         self.kinds = kinds or KindRegistry.builtin()
         self._objects: dict[_Key, dict[tuple[str, str], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._sizes: dict[tuple[_Key, str, str], int] = {}  # encoded size of each stored object
+        self._stored_bytes = 0
         objects = list(objects)
         for obj in objects:
             if obj.get("kind") == "CustomResourceDefinition":
@@ -101,8 +113,11 @@ class MemoryCluster:
             if info.namespaced:
                 metadata["namespace"] = namespace
             stored = {**obj, "metadata": metadata}
+            refusal = self._refusal(info, stored, (info.group, info.kind), namespace, name)
+            if refusal is not None:
+                return refusal
             if not dry_run:
-                bucket[(namespace, name)] = stored
+                self._put((info.group, info.kind), namespace, name, stored)
         return WriteResult(True, stored)
 
     def update(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
@@ -133,8 +148,11 @@ class MemoryCluster:
                     metadata[kept] = current_meta[kept]
             metadata.update(resourceVersion=str(next(self._versions)), generation=generation)
             stored = {**obj, "metadata": metadata}
+            refusal = self._refusal(info, stored, (info.group, info.kind), namespace, name)
+            if refusal is not None:
+                return refusal
             if not dry_run:
-                bucket[(namespace, name)] = stored
+                self._put((info.group, info.kind), namespace, name, stored)
         return WriteResult(True, stored)
 
     def remove(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
@@ -149,7 +167,41 @@ class MemoryCluster:
                 return WriteResult.failed("NotFound", f'{_resource(info)} "{name}" not found')
             if not dry_run:
                 del bucket[(namespace, name)]
+                self._stored_bytes -= self._sizes.pop(((info.group, info.kind), namespace, name), 0)
         return WriteResult(True, obj)
+
+    # -- limits ------------------------------------------------------------------------------
+
+    def _refusal(
+        self, info: KindInfo, stored: Mapping[str, Any], key: _Key, namespace: str, name: str
+    ) -> WriteResult | None:
+        """What the API server (or a quota) would refuse of this write; called with the lock held."""
+        size = len(fastjson.dumps(stored))
+        if size > MAX_OBJECT_BYTES:
+            return WriteResult.failed("RequestEntityTooLarge", f"Request entity too large: limit is {MAX_OBJECT_BYTES}")
+        if info.group == "" and info.kind in ("ConfigMap", "Secret"):
+            data = sum(len(str(k)) + len(str(v)) for field in ("data", "binaryData", "stringData")
+                       for k, v in (stored.get(field) or {}).items())  # fmt: skip
+            if data > MAX_DATA_BYTES:
+                return WriteResult.failed(
+                    "Invalid",
+                    f'{info.kind} "{name}" is invalid: []: Too long: must have at most {MAX_DATA_BYTES} bytes',
+                )
+        previous = self._sizes.get((key, namespace, name))
+        count = len(self._sizes) + (previous is None)
+        if count > MAX_OBJECTS or self._stored_bytes - (previous or 0) + size > MAX_STORED_BYTES:
+            return WriteResult.failed(
+                "Forbidden",
+                f"exceeded quota of the in-memory cluster: at most {MAX_OBJECTS} objects and "
+                f"{MAX_STORED_BYTES // (1024 * 1024)} MiB (JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS, _MAX_MB)",
+            )
+        return None
+
+    def _put(self, key: _Key, namespace: str, name: str, stored: dict[str, Any]) -> None:
+        self._objects.setdefault(key, {})[(namespace, name)] = stored
+        size = len(fastjson.dumps(stored))
+        self._stored_bytes += size - self._sizes.get((key, namespace, name), 0)
+        self._sizes[(key, namespace, name)] = size
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -187,7 +239,7 @@ class MemoryCluster:
         if not metadata.get("resourceVersion"):
             metadata = {**metadata, "resourceVersion": str(next(self._versions))}
         obj["metadata"] = metadata
-        self._objects.setdefault((group, kind), {})[(namespace, str(metadata.get("name", "")))] = obj
+        self._put((group, kind), namespace, str(metadata.get("name", "")), obj)
 
 
 def _version_number(obj: Mapping[str, Any]) -> int:

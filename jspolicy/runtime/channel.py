@@ -18,6 +18,10 @@ _TOKEN, _STARTED, _ABORT, _MORE = 16, 20, 24, 28
 
 STATUS_DONE, STATUS_ERROR, STATUS_SEND_MORE, STATUS_MORE_REPLY = 0, 1, 2, 3
 
+# The most one host call (a create() of an object, a print line) may hand to Python: more than the
+# API server takes in one request (3 MiB), so no real call comes near it.
+MAX_REQUEST_UNITS = 8 * 1024 * 1024
+
 _INT = struct.Struct("<i")
 _PAIR = struct.Struct("<ii")
 _CODEC = "utf-16-le"
@@ -74,6 +78,11 @@ class HostChannel:
             self._send_reply_chunk()
             return None
         # Lone surrogates (possible in print() text) become U+FFFD, as in V8's UTF-8.
+        if sum(map(len, self._request_parts)) + length > MAX_REQUEST_UNITS:
+            # Stop collecting: JS stops sending when it sees the error (runtime.js hostText) and throws it.
+            self._request_parts.clear()
+            self.error(f"a host call may carry at most {MAX_REQUEST_UNITS} characters")
+            return None
         chunk = bytes(view[HEADER_BYTES : HEADER_BYTES + 2 * length]).decode(_CODEC, "replace")
         if _INT.unpack_from(view, _MORE)[0]:
             self._request_parts.append(chunk)
