@@ -2,7 +2,7 @@
 
 ``memory.MemoryCluster`` serves the offline CLI and tests from manifests; the
 live backend talks to a real API server. Policies see the same contract either
-way (jsPolicy §3.2): reads raise ClusterError, writes return a WriteResult.
+way (like jsPolicy's helpers, docs/cluster.md): reads raise ClusterError, writes return a WriteResult.
 """
 
 from __future__ import annotations
