@@ -16,10 +16,19 @@ import orjson
 _LONE_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
+MAX_DEPTH = 254  # orjson's nesting limit when encoding
+
+
+class TooDeepError(ValueError):
+    """A value nested deeper than MAX_DEPTH: refused rather than encoded by the slow recursive path."""
+
+
 def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode("utf-8")
-    except TypeError:
+    except TypeError as error:  # integers beyond 64 bits (or a nesting past orjson's limit)
+        if "Recursion limit" in str(error):
+            raise TooDeepError(f"nested deeper than {MAX_DEPTH} levels") from None
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -21,7 +21,7 @@ V1BETA1 = "admission.k8s.io/v1beta1"
 KIND = "AdmissionReview"
 
 
-TOO_DEEP = "couldn't decode the AdmissionReview: nested too deeply to be passed on (about 1,000 levels)"
+TOO_DEEP = f"couldn't decode the AdmissionReview: nested deeper than {fastjson.MAX_DEPTH} levels"
 
 
 class ReviewError(ValueError):
@@ -63,10 +63,10 @@ def parse_review(body: bytes | str) -> Review:
             raise ReviewError(f"request.{field} is missing or not a string")
     _check_types(request)
     # The request goes to V8 as JSON text: encoded here, once, so that what cannot be encoded again
-    # (nesting past the encoder's recursion limit) is a 400 and not an error while answering.
+    # (nesting past the encoder's limit) is a 400 and not an error while answering.
     try:
         request_json = fastjson.dumps(request)
-    except RecursionError:
+    except (fastjson.TooDeepError, RecursionError):
         raise ReviewError(TOO_DEEP) from None
     return Review(api_version, request, request_json)
 

@@ -35,13 +35,13 @@ def nested(depth: int) -> bytes:
     return body({"a": "[" * depth + "]" * depth}).replace('"[', "[").replace(']"', "]").encode()
 
 
-@pytest.mark.parametrize("depth", [1000, 1020, 5000, 10_000])
+@pytest.mark.parametrize("depth", [260, 1000, 1020, 5000, 10_000])
 def test_nesting_too_deep_to_pass_on_is_a_400_naming_it(depth: int) -> None:
-    with pytest.raises(ReviewError, match="nested too deeply"):
+    with pytest.raises(ReviewError, match="nested deeper than 254 levels"):
         parse_review(nested(depth))
 
 
-@pytest.mark.parametrize("depth", [254, 300, 900])
+@pytest.mark.parametrize("depth", [100, 245])
 def test_nesting_that_can_be_passed_on_is_answerable(depth: int) -> None:
     review = parse_review(nested(depth))
     assert fastjson.loads(review.request_json) == review.request
