@@ -133,3 +133,11 @@ def pod(name: str = "web", namespace: str = "shop", privileged: bool = False) ->
 
 def post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
     return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def worker_rss(pid: int) -> int:
+    """A worker process's resident memory in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")

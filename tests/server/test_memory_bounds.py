@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.server.conftest import pod, post, review, start_server
+from tests.server.conftest import pod, post, review, start_server, worker_rss
 
 POLICY = """apiVersion: policy.jspolicy.com/v1beta1
 kind: JsPolicy
@@ -21,24 +21,17 @@ spec:
 MIB = 1024 * 1024
 
 
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_twenty_megabyte_creates_are_refused_and_do_not_grow_the_worker(tmp_path: Path) -> None:
     source = tmp_path / "hoard.yaml"
     source.write_text(POLICY)
     server = start_server(tmp_path, [source], workers=1)
     try:
         (worker,) = server.readiness()["workers"]
-        baseline = rss(worker["pid"])
+        baseline = worker_rss(worker["pid"])
         with server.client() as client:
             answers = [post(client, "/policy/hoard.hostile.jspolicy.com", review(pod(), uid=f"u{i}")).json()
                        for i in range(10)]  # fmt: skip
-        grown = rss(worker["pid"]) - baseline
+        grown = worker_rss(worker["pid"]) - baseline
     finally:
         server.stop()
     messages = {a["response"]["status"]["message"] for a in answers}

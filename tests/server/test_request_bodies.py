@@ -8,12 +8,11 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from jspolicy.server.bodies import MAX_BODIES_IN_FLIGHT_BYTES
-from tests.server.conftest import ROOT, Server, pod, post, review, start_server
+from tests.server.conftest import ROOT, Server, pod, post, review, start_server, worker_rss
 
 BODY_TIMEOUT = 4  # seconds, set for this server; the default is 10
 ANNOUNCED = 7 * 1000 * 1000
@@ -31,10 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def rss(server: Server) -> int:
     (worker,) = server.readiness()["workers"]
-    for line in Path(f"/proc/{worker['pid']}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    return worker_rss(int(worker["pid"]))
 
 
 def stalled_upload(server: Server) -> ssl.SSLSocket:
