@@ -66,6 +66,37 @@ class PolicySet:
         return result
 
     @classmethod
+    def merge(
+        cls, parts: Mapping[Path, PolicySet], served: Mapping[str, Path] | None = None
+    ) -> tuple[PolicySet, list[Duplicate]]:
+        """One set from each file's own set. A JsPolicy defined in more than one file is a Duplicate
+        rather than a reason to drop the others: it keeps coming from the file in ``served`` (the one
+        serving it now), else from the file that sorts first, and so does its JsPolicyBundle."""
+        files: dict[str, list[Path]] = {}
+        for path in sorted(parts):
+            for name in parts[path].policies:
+                files.setdefault(name, []).append(path)
+        result, duplicates, owners = cls(), list[Duplicate](), dict[str, Path]()
+        for name, candidates in files.items():
+            serving = (served or {}).get(name)
+            owner = serving if serving is not None and serving in candidates else candidates[0]
+            owners[name], part = owner, parts[owner]
+            result.policies[name], result.sources[name] = part.policies[name], part.sources[name]
+            if name in part.paths:
+                result.paths[name], result.documents[name] = part.paths[name], part.documents[name]
+            duplicates.extend(
+                Duplicate(name, part.sources[name], parts[other].sources[name], (owner, other))
+                for other in candidates
+                if other != owner
+            )
+        for path in sorted(parts):
+            for name, bundle in parts[path].bundles.items():
+                policy_file = owners.get(name)
+                if policy_file is None or policy_file == path or name not in parts[policy_file].bundles:
+                    result.bundles[name] = bundle
+        return result, duplicates
+
+    @classmethod
     def from_cluster(
         cls, policies: Iterable[Mapping[str, Any]], bundles: Iterable[Mapping[str, Any]]
     ) -> tuple[PolicySet, list[str]]:
@@ -84,3 +115,16 @@ class PolicySet:
             if name:
                 result.bundles[name] = obj
         return result, problems
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A JsPolicy defined in two files: served from ``kept``, the definition in ``ignored`` left out."""
+
+    name: str
+    kept: str  # the sources, as PolicySet.sources names them
+    ignored: str
+    files: tuple[Path, Path]  # the files of kept and ignored
+
+    def __str__(self) -> str:
+        return f"{self.ignored}: JsPolicy {self.name} is also defined in {self.kept}, which is used"

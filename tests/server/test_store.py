@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from jspolicy.resources.bundle import encode_bundle
 from jspolicy.runtime.pool import RuntimePool
 from jspolicy.runtime.program import PolicyProgram, ProgramError
 from jspolicy.runtime.settings import RuntimeSettings
-from jspolicy.server.store import PolicyStore
+from jspolicy.server.store import PolicyStore, load_problems
 
 POLICY = """apiVersion: policy.jspolicy.com/v1beta1
 kind: JsPolicy
@@ -37,7 +38,7 @@ def test_a_broken_file_keeps_the_last_good_snapshot_and_is_retried_only_after_a_
     assert not store.reload_if_changed()
     assert store.snapshot is good and store.last_error and "b.yaml" in store.last_error
     assert not store.reload_if_changed()  # unchanged broken file: not parsed and logged again
-    assert sum("not reloaded" in r.getMessage() for r in caplog.records) == 1
+    assert sum("b.yaml" in r.getMessage() for r in caplog.records) == 1
     (tmp_path / "b.yaml").write_text(POLICY.format(name="b", javascript="allow()"))
     assert store.reload_if_changed()
     assert set(store.snapshot.policies) == {"a.test.jspolicy.com", "b.test.jspolicy.com"}
@@ -119,3 +120,157 @@ def test_a_project_policy_is_rebuilt_when_a_helper_it_imports_changes(tmp_path: 
     assert store.reload_if_changed()
     assert store.snapshot.programs["project.test.jspolicy.com"] is second  # the last good build keeps serving
     assert store.last_error and "src/lib/words.ts:1:" in store.last_error
+
+
+def names(store: PolicyStore) -> set[str]:
+    return {name.removesuffix(".test.jspolicy.com") for name in store.snapshot.policies}
+
+
+def javascript(store: PolicyStore, name: str) -> str:
+    return store.snapshot.policies[f"{name}.test.jspolicy.com"].javascript
+
+
+def errors_naming(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(r.levelno == logging.ERROR and text in r.getMessage() for r in caplog.records)
+
+
+def good_and_bad(tmp_path: Path) -> PolicyStore:
+    """a.yaml and b.yaml served, then b.yaml broken."""
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="allow()"))
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="b", javascript="allow()"))
+    store = PolicyStore([str(tmp_path)])
+    assert store.reload()
+    (tmp_path / "b.yaml").write_text("kind: [unclosed")
+    assert not store.reload_if_changed()  # b keeps its previous version: nothing to swap
+    return store
+
+
+def test_a_bad_file_does_not_block_a_later_change_of_another_file(tmp_path: Path) -> None:
+    store = good_and_bad(tmp_path)
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="deny('a2')"))
+    assert store.reload_if_changed()
+    assert javascript(store, "a") == "deny('a2')"
+    assert store.last_error and "b.yaml: invalid YAML" in store.last_error
+
+
+def test_a_bad_file_is_logged_once_per_change_of_that_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    store = good_and_bad(tmp_path)
+    assert errors_naming(caplog, "b.yaml: invalid YAML") == 1
+    assert "\n" not in caplog.records[0].getMessage()  # PyYAML's several lines made one
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="deny('a2')"))
+    assert store.reload_if_changed()  # another file's change does not report b.yaml again
+    assert not store.reload_if_changed()
+    assert errors_naming(caplog, "b.yaml") == 1
+    (tmp_path / "b.yaml").write_text("kind: [still unclosed")
+    assert not store.reload_if_changed() and not store.reload_if_changed()
+    assert errors_naming(caplog, "b.yaml") == 2
+
+
+def test_a_bad_new_version_keeps_that_files_previous_policies(tmp_path: Path) -> None:
+    store = good_and_bad(tmp_path)
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="c", javascript="allow()") + "  foo: bar\n")  # unknown field
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="deny('a2')"))
+    assert store.reload_if_changed()
+    assert names(store) == {"a", "b"} and javascript(store, "a") == "deny('a2')"
+    assert store.last_error and "b.yaml" in store.last_error and "foo" in store.last_error
+
+
+def test_a_new_bad_file_serves_nothing_until_it_is_fixed(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="allow()"))
+    store = PolicyStore([str(tmp_path)])
+    assert store.reload()
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="b", javascript="allow()").replace("kind: JsPolicy", "kind: 3"))
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="deny('a2')"))
+    assert store.reload_if_changed()
+    assert names(store) == {"a"} and store.last_error and "b.yaml" in store.last_error
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="b", javascript="allow()"))
+    assert store.reload_if_changed()
+    assert names(store) == {"a", "b"} and store.last_error is None
+
+
+def test_the_first_snapshot_waits_for_every_file(tmp_path: Path) -> None:
+    """A worker that starts while a file is broken must not answer "unknown policy" for its policies."""
+    (tmp_path / "a.yaml").write_text(POLICY.format(name="a", javascript="allow()"))
+    (tmp_path / "b.yaml").write_text("kind: [unclosed")
+    store = PolicyStore([str(tmp_path)])
+    assert not store.reload() and not store.loaded
+    (tmp_path / "b.yaml").write_text(POLICY.format(name="b", javascript="allow()"))
+    assert store.reload_if_changed() and store.loaded and names(store) == {"a", "b"}
+
+
+def test_a_removed_file_drops_its_policies_even_while_another_file_is_bad(tmp_path: Path) -> None:
+    store = good_and_bad(tmp_path)
+    (tmp_path / "c.yaml").write_text(POLICY.format(name="c", javascript="allow()"))
+    assert store.reload_if_changed() and names(store) == {"a", "b", "c"}
+    (tmp_path / "c.yaml").unlink()
+    assert store.reload_if_changed() and names(store) == {"a", "b"}
+    (tmp_path / "b.yaml").unlink()  # a bad file that goes takes its last good version and its problem along
+    assert store.reload_if_changed() and names(store) == {"a"} and store.last_error is None
+
+
+def test_a_file_given_by_name_that_disappears_drops_its_policies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(POLICY.format(name="a", javascript="allow()"))
+    b.write_text(POLICY.format(name="b", javascript="allow()"))
+    store = PolicyStore([str(a), str(b)])
+    assert store.reload()
+    b.unlink()
+    assert store.reload_if_changed() and not store.reload_if_changed()
+    assert names(store) == {"a"} and store.last_error == f"no such file or directory: {b}"
+    assert errors_naming(caplog, f"no such file or directory: {b}") == 1
+    b.write_text(POLICY.format(name="b", javascript="allow()"))
+    assert store.reload_if_changed() and names(store) == {"a", "b"} and store.last_error is None
+
+
+def test_a_name_defined_in_two_files_keeps_coming_from_the_file_that_served_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    later, first = tmp_path / "later.yaml", tmp_path / "first.yaml"
+    later.write_text(BUNDLED.format(bundle=encode_bundle("deny('later')")))
+    store = PolicyStore([str(tmp_path)])
+    assert store.reload()
+    first.write_text(BUNDLED.format(bundle=encode_bundle("deny('first')")))  # sorts first, arrives second
+    assert not store.reload_if_changed()
+    program = store.snapshot.programs["bundled.test.jspolicy.com"]
+    assert isinstance(program, PolicyProgram) and program.source == "deny('later')"
+    assert store.last_error and f"{first} (document 1)" in store.last_error and str(later) in store.last_error
+    (tmp_path / "other.yaml").write_text(POLICY.format(name="other", javascript="allow()"))
+    assert store.reload_if_changed()  # a change of another file does not report the duplicate again
+    assert errors_naming(caplog, "bundled.test.jspolicy.com is also defined") == 1
+    os.utime(first, ns=(first.stat().st_mtime_ns + 10**9,) * 2)
+    assert not store.reload_if_changed()
+    assert errors_naming(caplog, "bundled.test.jspolicy.com is also defined") == 2
+    fresh = PolicyStore([str(tmp_path)])  # neither served it: the file that sorts first, with its own bundle
+    assert fresh.reload()
+    program = fresh.snapshot.programs["bundled.test.jspolicy.com"]
+    assert isinstance(program, PolicyProgram) and program.source == "deny('first')"
+    later.unlink()
+    assert not fresh.reload_if_changed() and fresh.last_error is None  # what it serves is unchanged
+
+
+def test_load_problems_reports_each_problem_on_one_line(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "a.yaml").write_text(POLICY.format(name="a", javascript="allow()"))
+    (good / "b.yaml").write_text(BUNDLED.format(bundle=encode_bundle("allow()")))
+    assert load_problems([str(good)]) == []
+    missing = tmp_path / "nope"
+    assert load_problems([str(missing)]) == [f"no such file or directory: {missing}"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: [unclosed")
+    (problem,) = load_problems([str(bad)])
+    assert problem.startswith(f"{bad}: invalid YAML: ") and "\n" not in problem
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text(POLICY.format(name="a", javascript="allow()").replace('["CREATE"]', '["EAT"]'))
+    (problem,) = load_problems([str(invalid)])
+    assert problem.startswith(f'{invalid}: JsPolicy "a.test.jspolicy.com" is invalid: ') and "EAT" in problem
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(POLICY.format(name="a", javascript="deny()"))
+    assert load_problems([str(good), str(twice)]) == [
+        f"{twice}: JsPolicy a.test.jspolicy.com is also defined in {good / 'a.yaml'}, which is used"
+    ]
