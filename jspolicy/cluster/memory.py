@@ -22,6 +22,7 @@ from jspolicy.cluster.access import ClusterError, WriteResult
 from jspolicy.resources.kinds import KindInfo, KindRegistry, split_api_version
 from jspolicy.resources.labels import Selector
 from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
+from jspolicy.runtime.settings import env_int
 
 _Key = tuple[str, str]  # (group, kind)
 
@@ -30,8 +31,8 @@ MAX_OBJECT_BYTES = 3 * 1024 * 1024
 # ConfigMap and Secret validation: data and binaryData together at most 1 MiB.
 MAX_DATA_BYTES = 1024 * 1024
 # What policies may store in one process (objects loaded from --cluster count, but never fail to load).
-MAX_OBJECTS = int(os.environ.get("JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS") or 10_000)
-MAX_STORED_BYTES = int(os.environ.get("JSPOLICY_MEMORY_CLUSTER_MAX_MB") or 256) * 1024 * 1024
+MAX_OBJECTS_VARIABLE, MAX_MB_VARIABLE = "JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS", "JSPOLICY_MEMORY_CLUSTER_MAX_MB"
+DEFAULT_MAX_OBJECTS, DEFAULT_MAX_MB = 10_000, 256
 
 
 class MemoryCluster:
@@ -39,6 +40,9 @@ class MemoryCluster:
         self.kinds = kinds or KindRegistry.builtin()
         self._objects: dict[_Key, dict[tuple[str, str], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        # Read here, not at import, so a bad value is a SettingsError where the cluster is made.
+        self._max_objects = env_int(os.environ, MAX_OBJECTS_VARIABLE, DEFAULT_MAX_OBJECTS, minimum=0)
+        self._max_bytes = env_int(os.environ, MAX_MB_VARIABLE, DEFAULT_MAX_MB, minimum=0) * 1024 * 1024
         self._sizes: dict[tuple[_Key, str, str], int] = {}  # encoded size of each stored object
         self._stored_bytes = 0
         objects = list(objects)
@@ -113,11 +117,12 @@ class MemoryCluster:
             if info.namespaced:
                 metadata["namespace"] = namespace
             stored = {**obj, "metadata": metadata}
-            refusal = self._refusal(info, stored, (info.group, info.kind), namespace, name)
+            size = len(fastjson.dumps(stored))
+            refusal = self._refusal(info, stored, size, (info.group, info.kind), namespace, name)
             if refusal is not None:
                 return refusal
             if not dry_run:
-                self._put((info.group, info.kind), namespace, name, stored)
+                self._put((info.group, info.kind), namespace, name, stored, size)
         return WriteResult(True, stored)
 
     def update(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
@@ -148,11 +153,12 @@ class MemoryCluster:
                     metadata[kept] = current_meta[kept]
             metadata.update(resourceVersion=str(next(self._versions)), generation=generation)
             stored = {**obj, "metadata": metadata}
-            refusal = self._refusal(info, stored, (info.group, info.kind), namespace, name)
+            size = len(fastjson.dumps(stored))
+            refusal = self._refusal(info, stored, size, (info.group, info.kind), namespace, name)
             if refusal is not None:
                 return refusal
             if not dry_run:
-                self._put((info.group, info.kind), namespace, name, stored)
+                self._put((info.group, info.kind), namespace, name, stored, size)
         return WriteResult(True, stored)
 
     def remove(self, obj: Mapping[str, Any], *, dry_run: bool) -> WriteResult:
@@ -173,33 +179,33 @@ class MemoryCluster:
     # -- limits ------------------------------------------------------------------------------
 
     def _refusal(
-        self, info: KindInfo, stored: Mapping[str, Any], key: _Key, namespace: str, name: str
+        self, info: KindInfo, stored: Mapping[str, Any], size: int, key: _Key, namespace: str, name: str
     ) -> WriteResult | None:
-        """What the API server (or a quota) would refuse of this write; called with the lock held."""
-        size = len(fastjson.dumps(stored))
+        """What the API server (or a quota) would refuse of this write of ``size`` JSON bytes; lock held."""
         if size > MAX_OBJECT_BYTES:
             return WriteResult.failed("RequestEntityTooLarge", f"Request entity too large: limit is {MAX_OBJECT_BYTES}")
-        if info.group == "" and info.kind in ("ConfigMap", "Secret"):
-            data = sum(len(str(k)) + len(str(v)) for field in ("data", "binaryData", "stringData")
-                       for k, v in (stored.get(field) or {}).items())  # fmt: skip
-            if data > MAX_DATA_BYTES:
-                return WriteResult.failed(
-                    "Invalid",
-                    f'{info.kind} "{name}" is invalid: []: Too long: must have at most {MAX_DATA_BYTES} bytes',
-                )
+        if (
+            info.group == ""
+            and info.kind in ("ConfigMap", "Secret")
+            and _data_bytes(info.kind, stored) > MAX_DATA_BYTES
+        ):
+            where = "data" if info.kind == "Secret" else "[]"  # the field paths the API server's messages name
+            return WriteResult.failed(
+                "Invalid",
+                f'{info.kind} "{name}" is invalid: {where}: Too long: must have at most {MAX_DATA_BYTES} bytes',
+            )
         previous = self._sizes.get((key, namespace, name))
         count = len(self._sizes) + (previous is None)
-        if count > MAX_OBJECTS or self._stored_bytes - (previous or 0) + size > MAX_STORED_BYTES:
+        if count > self._max_objects or self._stored_bytes - (previous or 0) + size > self._max_bytes:
             return WriteResult.failed(
                 "Forbidden",
-                f"exceeded quota of the in-memory cluster: at most {MAX_OBJECTS} objects and "
-                f"{MAX_STORED_BYTES // (1024 * 1024)} MiB (JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS, _MAX_MB)",
+                f"exceeded quota of the in-memory cluster: at most {self._max_objects} objects and "
+                f"{self._max_bytes // (1024 * 1024)} MiB ({MAX_OBJECTS_VARIABLE}, {MAX_MB_VARIABLE})",
             )
         return None
 
-    def _put(self, key: _Key, namespace: str, name: str, stored: dict[str, Any]) -> None:
+    def _put(self, key: _Key, namespace: str, name: str, stored: dict[str, Any], size: int) -> None:
         self._objects.setdefault(key, {})[(namespace, name)] = stored
-        size = len(fastjson.dumps(stored))
         self._stored_bytes += size - self._sizes.get((key, namespace, name), 0)
         self._sizes[(key, namespace, name)] = size
 
@@ -239,7 +245,27 @@ class MemoryCluster:
         if not metadata.get("resourceVersion"):
             metadata = {**metadata, "resourceVersion": str(next(self._versions))}
         obj["metadata"] = metadata
-        self._put((group, kind), namespace, str(metadata.get("name", "")), obj)
+        self._put((group, kind), namespace, str(metadata.get("name", "")), obj, len(fastjson.dumps(obj)))
+
+
+def _data_bytes(kind: str, obj: Mapping[str, Any]) -> int:
+    """The size API validation limits: data values as bytes (Secret data and binaryData decoded from
+    base64), keys not counted; a Secret's stringData replaces the data entries of the same keys."""
+
+    def fields(name: str) -> Mapping[str, Any]:
+        value = obj.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    def decoded(value: Any) -> int:
+        return len(str(value).rstrip("=")) * 3 // 4
+
+    def text(value: Any) -> int:
+        return len(str(value).encode("utf-8", "surrogatepass"))
+
+    if kind == "Secret":
+        strings = fields("stringData")
+        return sum(decoded(v) for k, v in fields("data").items() if k not in strings) + sum(map(text, strings.values()))
+    return sum(map(text, fields("data").values())) + sum(map(decoded, fields("binaryData").values()))
 
 
 def _version_number(obj: Mapping[str, Any]) -> int:

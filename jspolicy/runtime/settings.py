@@ -72,18 +72,19 @@ class RuntimeSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         env = os.environ if env is None else env
         return cls(
-            pool_size=_int(env, "VM_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+            pool_size=env_int(env, "VM_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
             global_context=env.get("GLOBAL_CONTEXT", ""),
-            heap_limit_mb=_int(env, "JSPOLICY_HEAP_LIMIT_MB", 128, minimum=16),
+            heap_limit_mb=env_int(env, "JSPOLICY_HEAP_LIMIT_MB", 128, minimum=16),
             fetch_timeout_seconds=_float(env, "JSPOLICY_FETCH_TIMEOUT_SECONDS", 10.0),
             fetch_allowed_hosts=_list(env, "JSPOLICY_FETCH_ALLOWED_HOSTS"),
             read_file_allowed_paths=_list(env, "JSPOLICY_READFILE_ALLOWED_PATHS"),
             env_allowed=_list(env, "JSPOLICY_ENV_ALLOWED"),
-            recycle_after=_int(env, "JSPOLICY_RECYCLE_AFTER", 10_000, minimum=0),
+            recycle_after=env_int(env, "JSPOLICY_RECYCLE_AFTER", 10_000, minimum=0),
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    """An integer setting; a bad value is a SettingsError naming the variable, not a traceback."""
     value = _number(env, name, default, int, "an integer")
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")

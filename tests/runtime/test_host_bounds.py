@@ -1,56 +1,37 @@
-"""What crosses from V8 into Python is bounded, and the in-memory cluster refuses what the API server refuses."""
+"""What crosses from V8 into Python through the host channel is bounded."""
 
 from __future__ import annotations
 
-from typing import Any
+import struct
 
 import pytest
 
-from jspolicy.cluster import memory
-from jspolicy.cluster.memory import MemoryCluster
-from jspolicy.runtime.channel import MAX_REQUEST_UNITS
+from jspolicy.runtime import channel as channel_module
+from jspolicy.runtime.channel import HEADER_BYTES, MAX_REQUEST_UNITS, STATUS_ERROR, STATUS_SEND_MORE, HostChannel
 from tests.conftest import Evaluate
 
 
-def config_map(name: str, size: int, kind: str = "ConfigMap") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "default"},
-            "data": {"a": "x" * size}}  # fmt: skip
+def send(channel: HostChannel, view: memoryview, text: str, *, more: bool) -> tuple[int, tuple[str, str] | None]:
+    """Write one request chunk as runtime.js does and return (status, request)."""
+    data = text.encode("utf-16-le")
+    view[HEADER_BYTES : HEADER_BYTES + len(data)] = data
+    struct.pack_into("<i", view, 28, int(more))
+    struct.pack_into("<i", view, 0, len(text))
+    request = channel.receive()
+    return struct.unpack_from("<i", view, 4)[0], request
 
 
-def test_an_object_over_the_api_servers_request_limit_is_refused() -> None:
-    cluster = MemoryCluster()
-    result = cluster.create({**config_map("big", 10), "spec": {"x": "y" * (4 * 1024 * 1024)}}, dry_run=False)
-    assert (result.ok, result.reason) == (False, "RequestEntityTooLarge")
-    assert result.message == "Request entity too large: limit is 3145728"
-    assert cluster.get("ConfigMap", "v1", "default", "big", cached=True) is None
-
-
-def test_config_map_data_over_one_mebibyte_is_invalid() -> None:
-    result = MemoryCluster().create(config_map("cm", 1024 * 1024 + 1), dry_run=False)
-    assert (result.ok, result.reason) == (False, "Invalid")
-    assert "Too long: must have at most 1048576 bytes" in result.message
-    assert MemoryCluster().create(config_map("cm", 1000), dry_run=False).ok
-
-
-def test_the_stored_count_and_bytes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory, "MAX_OBJECTS", 3)
-    cluster = MemoryCluster()
-    assert all(cluster.create(config_map(f"c{i}", 10), dry_run=False).ok for i in range(3))
-    assert cluster.create(config_map("c9", 10), dry_run=True).reason == "Forbidden"  # checked, not counted
-    refused = cluster.create(config_map("c3", 10), dry_run=False)
-    assert (refused.ok, refused.reason) == (False, "Forbidden") and "quota" in refused.message
-    assert cluster.update({**config_map("c0", 20)}, dry_run=False).ok  # replacing does not add
-    assert cluster.remove(config_map("c1", 0), dry_run=False).ok
-    assert cluster.create(config_map("c3", 10), dry_run=False).ok  # room again after a removal
-
-
-def test_stored_bytes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory, "MAX_STORED_BYTES", 3 * 1024 * 1024)
-    cluster = MemoryCluster()
-    assert cluster.create(config_map("a", 900_000), dry_run=False).ok
-    assert cluster.create(config_map("b", 900_000), dry_run=False).ok
-    assert cluster.create(config_map("c", 900_000), dry_run=False).ok
-    assert cluster.create(config_map("d", 900_000), dry_run=False).reason == "Forbidden"
+def test_the_channel_stops_collecting_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel_module, "MAX_REQUEST_UNITS", 40)
+    view = memoryview(bytearray(HEADER_BYTES + 2 * 16))
+    host = HostChannel(view)
+    assert send(host, view, "create\x00" + "a" * 9, more=True) == (STATUS_SEND_MORE, None)
+    assert send(host, view, "b" * 16, more=True) == (STATUS_SEND_MORE, None)
+    assert send(host, view, "c" * 16, more=True) == (STATUS_ERROR, None)  # 48 > 40: refused, nothing kept
+    message_units = struct.unpack_from("<i", view, 8)[0]
+    assert bytes(view[HEADER_BYTES : HEADER_BYTES + 2 * message_units]).decode("utf-16-le").startswith("a host call")
+    # runtime.js throws instead of sending the rest; the next call starts afresh, not after the refused parts.
+    assert send(host, view, "print\x00hi", more=False)[1] == ("print", "hi")
 
 
 def test_a_host_call_over_the_cap_throws_and_the_context_keeps_working(evaluate: Evaluate) -> None:
