@@ -94,7 +94,7 @@ class PolicyStore:
             before = self._files
             changed = {path for path, fingerprint in found.items()
                        if everything or path not in before or before[path].fingerprint != fingerprint}  # fmt: skip
-            if not changed and found.keys() == before.keys() and not sources_changed:
+            if self.loaded and not changed and found.keys() == before.keys() and not sources_changed:
                 return False
             self._files = {path: _read(path, found[path], before.get(path)) if path in changed else before[path]
                            for path in found}  # fmt: skip
@@ -105,10 +105,10 @@ class PolicyStore:
                 problem = self._files[path].problem
                 if problem is not None:
                     kept = "its previous version keeps serving" if path in parts else "nothing from it is served"
-                    log.error("policy file not loaded, %s: %s", kept, problem)
+                    log.error("policies not reloaded from a file, %s: %s", kept, problem)
             for duplicate in duplicates:
                 if changed.intersection(duplicate.files):
-                    log.error("policy defined in two files: %s", duplicate)
+                    log.error("policies not reloaded, a policy is defined in two files: %s", duplicate)
             if not self.loaded and any(f.policies is None and f.problem for f in self._files.values()):
                 return False  # the first snapshot waits for every file: no "unknown policy" for one that exists
             if self.loaded and not everything and not sources_changed and policies == self._policies:
@@ -180,7 +180,7 @@ def _scan(paths: Iterable[str]) -> dict[Path, Fingerprint]:
 def _parse(path: Path, fingerprint: Fingerprint) -> PolicySet:
     """One file's policies and bundles, validated; raises ManifestError with a one-line message naming it."""
     if fingerprint == GONE:
-        raise ManifestError(f"no such file or directory: {path}")
+        raise ManifestError(f"{path}: no such file or directory")
     try:
         return PolicySet.from_manifests(load_file(path))
     except ManifestError as error:

@@ -16,8 +16,8 @@ from kubernetes.config.config_exception import ConfigException
 from jspolicy.bundler.build import BuildSettings
 from jspolicy.cluster.client import api_client
 from jspolicy.resources.manifests import ManifestError, load_manifests
-from jspolicy.resources.policyset import PolicySet
 from jspolicy.runtime.settings import RuntimeSettings, SettingsError
+from jspolicy.server.store import load_problems
 from jspolicy.service.config import ConfigError, KubeConfig, ServerConfig
 
 
@@ -55,10 +55,10 @@ def claim_port(host: str, port: int, flag: str = "--port") -> socket.socket:
 def _check_files(config: ServerConfig) -> None:
     if not config.policies:
         raise ConfigError("no policies: give --policies PATH (standalone) or a kubeconfig (cluster mode)")
-    try:
-        PolicySet.from_manifests(load_manifests(config.policies))
-    except (ManifestError, OSError) as error:
-        raise ConfigError(f"--policies: {error}") from None
+    problems = load_problems(config.policies)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"--policies: {problems[0]}{more}")
     try:
         load_manifests(config.cluster)
     except (ManifestError, OSError) as error:
