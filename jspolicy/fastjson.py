@@ -4,8 +4,9 @@ integers beyond 64 bits (which Kubernetes objects may hold and which must stay e
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -52,7 +53,26 @@ def loads(text: str | bytes) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return _without_lone_surrogates(json.loads(text))
+    # What orjson (and Go's decoder) refuses, the standard library must refuse too: it would read a body in
+    # UTF-16 or UTF-32, NaN and Infinity, and numbers beyond a double as infinities, none of which can be
+    # encoded as JSON again to go to V8. In bytes, a lone surrogate can only be an escape: without one,
+    # the walk that repairs them is skipped.
+    escaped = not isinstance(text, bytes) or b"\\ud" in text or b"\\uD" in text
+    value = json.loads(
+        text.decode("utf-8") if isinstance(text, bytes) else text, parse_constant=_not_json, parse_float=_finite_float
+    )
+    return _without_lone_surrogates(value) if escaped else value
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"number {literal} is out of range")
+    return value
 
 
 def _without_lone_surrogates(value: Any) -> Any:

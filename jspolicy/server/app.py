@@ -218,12 +218,17 @@ def validate_review(request: dict[str, Any], uid: str) -> dict[str, Any]:
         or request.get("operation") not in ("CREATE", "UPDATE")
     ):
         return {"uid": uid, "allowed": True, "status": {"metadata": {}, "code": 200}}
+    old = request.get("oldObject") if request.get("operation") == "UPDATE" else None
     try:
         decode_strictly(obj)
+        if old is not None:  # decoded like the new object, as jsPolicy decodes both: the rules read its spec
+            try:
+                decode_strictly(old)
+            except DecodeError as error:
+                raise DecodeError(f"oldObject: {error}") from None
     except DecodeError as error:
         return _denied(uid, "BadRequest", str(error))
-    old = request.get("oldObject") if request.get("operation") == "UPDATE" else None
-    errors = validate_policy(obj, old if isinstance(old, dict) else None)
+    errors = validate_policy(obj, old)
     if errors:
         return _denied(uid, "Forbidden", aggregate(errors))
     return {"uid": uid, "allowed": True, "status": {"metadata": {}, "code": 200}}

@@ -130,3 +130,23 @@ def test_other_requests_get_coded_errors(
     assert response["allowed"] is False
     expected = message if message is not None else f"wrong request path: {path}"
     assert (response["status"]["code"], response["status"]["message"]) == (400, expected)
+
+
+def test_a_non_json_number_is_a_400_naming_it_not_an_error_in_the_runtime(app: AdmissionApp) -> None:
+    """A 20-digit number takes the exact decoder, which alone would read NaN and pass it on to V8."""
+    data = body_of("nan").replace(b'"nginx:1.27"', b'"nginx", "a": NaN, "b": 123456789012345678901')
+    status, answer = call(app, "/policy/deny.test.jspolicy.com", [{"type": "http.request", "body": data}])
+    response = json.loads(answer)["response"]
+    assert (status, response["status"]["code"]) == (200, 400)
+    assert response["status"]["message"] == "couldn't decode the AdmissionReview: NaN is not valid JSON"
+
+
+def test_an_update_whose_old_policy_does_not_decode_is_a_bad_request(app: AdmissionApp) -> None:
+    policy = {"apiVersion": "policy.jspolicy.com/v1beta1", "kind": "JsPolicy", "metadata": {"name": "a.b.c"},
+              "spec": {"operations": ["CREATE"], "resources": ["pods"], "javascript": "allow()"}}  # fmt: skip
+    document = review(policy, kind="JsPolicy", resource="jspolicies", operation="UPDATE")
+    document["request"]["oldObject"] = {**policy, "spec": 5}
+    status, answer = call(app, "/crds", [{"type": "http.request", "body": json.dumps(document).encode()}])
+    response = json.loads(answer)["response"]
+    assert (status, response["allowed"], response["status"]["reason"]) == (200, False, "BadRequest")
+    assert response["status"]["message"].startswith("oldObject: json: cannot unmarshal number")

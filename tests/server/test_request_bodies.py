@@ -18,6 +18,7 @@ BODY_TIMEOUT = 4  # seconds, set for this server; the default is 10
 ANNOUNCED = 7 * 1000 * 1000
 SENT = 6 * 1000 * 1000
 MIB = 1024 * 1024
+JSON = "application/json"
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +102,42 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(served: S
         assert connection.recv(1) == b""  # closed by the server
 
 
-def test_chunked_bodies_count_against_the_cap_as_they_grow(served: Server) -> None:
-    """Without a Content-Length nothing is reserved up front; the body is charged as it arrives."""
-    with served.client() as client:
-        big = json.dumps(review(pod())).encode()
-        response = client.post("/policy/deny-privileged.examples.jspolicy.com", content=iter([big[:100], big[100:]]),
-                               headers={"Content-Type": "application/json"})  # fmt: skip
-    assert response.status_code == 200 and response.json()["response"]["allowed"] is True
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose stalled bodies outlive the test: only closing them gives their bytes back."""
+    running = start_server(tmp_path_factory.mktemp("patient"), sorted((ROOT / "examples" / "policies").glob("*.yaml")),
+                           workers=1, env={"JSPOLICY_BODY_TIMEOUT_SECONDS": "600"})  # fmt: skip
+    yield running
+    running.stop()
+
+
+def chunked(server: Server, size: int) -> int:
+    """A review of about ``size`` bytes sent without a Content-Length: nothing can be reserved up front."""
+    document = review(pod())
+    document["request"]["object"]["metadata"]["annotations"] = {"filler": "x" * size}
+    data = json.dumps(document).encode()
+    with server.client() as client:
+        response = client.post("/policy/deny-privileged.examples.jspolicy.com", headers={"Content-Type": JSON},
+                               content=iter([data[i : i + 65536] for i in range(0, len(data), 65536)]))  # fmt: skip
+    if response.status_code == 200:
+        assert response.json()["response"]["allowed"] is True
+    return response.status_code
+
+
+def test_chunked_bodies_are_charged_as_they_grow_and_closed_uploads_give_theirs_back(patient: Server) -> None:
+    held = MAX_BODIES_IN_FLIGHT_BYTES // ANNOUNCED  # 9 reservations of 7 MB leave 4.1 MiB of the 64 MiB
+    left = MAX_BODIES_IN_FLIGHT_BYTES - held * ANNOUNCED
+    connections = [stalled_upload(patient) for _ in range(held)]
+    try:
+        extra = stalled_upload(patient)
+        assert answer_status(extra, 60) == 429  # the cap is full: the reservations above are held
+        extra.close()
+        assert chunked(patient, left + MIB) == 429  # refused once it grew past what is left
+        assert chunked(patient, left - MIB) == 200  # what fits is answered
+    finally:
+        for connection in connections:
+            connection.close()
+    deadline = time.monotonic() + 60  # the server sees the closes on its own time
+    while chunked(patient, ANNOUNCED - MIB) != 200:  # more than was left while they were held
+        assert time.monotonic() < deadline, "the closed uploads' bytes were not given back"
+        time.sleep(0.5)
