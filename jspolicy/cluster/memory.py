@@ -8,7 +8,6 @@ texts, so a policy tested offline meets the same results in a cluster.
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 import string
 import threading
@@ -22,7 +21,7 @@ from jspolicy.cluster.access import ClusterError, WriteResult
 from jspolicy.resources.kinds import KindInfo, KindRegistry, split_api_version
 from jspolicy.resources.labels import Selector
 from jspolicy.resources.webhooks import NAMESPACE_NAME_LABEL
-from jspolicy.runtime.settings import env_int
+from jspolicy.runtime.settings import MAX_MB_VARIABLE, MAX_OBJECTS_VARIABLE, ClusterQuota
 
 _Key = tuple[str, str]  # (group, kind)
 
@@ -30,19 +29,22 @@ _Key = tuple[str, str]  # (group, kind)
 MAX_OBJECT_BYTES = 3 * 1024 * 1024
 # ConfigMap and Secret validation: data and binaryData together at most 1 MiB.
 MAX_DATA_BYTES = 1024 * 1024
-# What policies may store in one process (objects loaded from --cluster count, but never fail to load).
-MAX_OBJECTS_VARIABLE, MAX_MB_VARIABLE = "JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS", "JSPOLICY_MEMORY_CLUSTER_MAX_MB"
-DEFAULT_MAX_OBJECTS, DEFAULT_MAX_MB = 10_000, 256
 
 
 class MemoryCluster:
-    def __init__(self, objects: Iterable[Mapping[str, Any]] = (), kinds: KindRegistry | None = None) -> None:
+    def __init__(
+        self,
+        objects: Iterable[Mapping[str, Any]] = (),
+        kinds: KindRegistry | None = None,
+        quota: ClusterQuota | None = None,
+    ) -> None:
+        """``quota`` defaults to the environment's (RuntimeSettings.from_env reads it too, so a bad value stops
+        ``jspolicy serve`` before any worker starts). Objects loaded here count against it but always load:
+        the manifests are the operator's, and refusing some would make get() see a different cluster."""
         self.kinds = kinds or KindRegistry.builtin()
         self._objects: dict[_Key, dict[tuple[str, str], dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        # Read here, not at import, so a bad value is a SettingsError where the cluster is made.
-        self._max_objects = env_int(os.environ, MAX_OBJECTS_VARIABLE, DEFAULT_MAX_OBJECTS, minimum=0)
-        self._max_bytes = env_int(os.environ, MAX_MB_VARIABLE, DEFAULT_MAX_MB, minimum=0) * 1024 * 1024
+        self._quota = quota or ClusterQuota.from_env()
         self._sizes: dict[tuple[_Key, str, str], int] = {}  # encoded size of each stored object
         self._stored_bytes = 0
         objects = list(objects)
@@ -196,11 +198,12 @@ class MemoryCluster:
             )
         previous = self._sizes.get((key, namespace, name))
         count = len(self._sizes) + (previous is None)
-        if count > self._max_objects or self._stored_bytes - (previous or 0) + size > self._max_bytes:
+        quota = self._quota
+        if count > quota.max_objects or self._stored_bytes - (previous or 0) + size > quota.max_bytes:
             return WriteResult.failed(
                 "Forbidden",
-                f"exceeded quota of the in-memory cluster: at most {self._max_objects} objects and "
-                f"{self._max_bytes // (1024 * 1024)} MiB ({MAX_OBJECTS_VARIABLE}, {MAX_MB_VARIABLE})",
+                f"exceeded quota of the in-memory cluster: at most {quota.max_objects} objects and "
+                f"{quota.max_bytes // 2**20} MiB ({MAX_OBJECTS_VARIABLE}, {MAX_MB_VARIABLE})",
             )
         return None
 

@@ -4,23 +4,23 @@ JS cannot receive a return value from the C callback, and Python cannot touch
 the isolate while JS is paused inside that callback, so requests and replies
 travel through shared memory instead: a 32-byte header of int32 slots, then a
 UTF-16LE payload (bare V8 has no TextEncoder). Messages larger than the buffer
-travel in chunks. The same buffer carries each evaluation's input and the
-start/abort tokens that let the pool detect a wedged context without a hop.
+travel in chunks; each request chunk says how many units still follow it, so
+Python refuses a request over its cap at the first chunk without reading it.
+The same buffer carries each evaluation's input and the start/abort tokens that
+let the pool detect a wedged context without a hop.
 """
 
 from __future__ import annotations
 
 import struct
 
+from jspolicy.runtime.settings import Limits
+
 HEADER_BYTES = 32
 _REQUEST_LENGTH, _STATUS, _REPLY_LENGTH, _INPUT_LENGTH = 0, 4, 8, 12
 _TOKEN, _STARTED, _ABORT, _MORE = 16, 20, 24, 28
 
 STATUS_DONE, STATUS_ERROR, STATUS_SEND_MORE, STATUS_MORE_REPLY = 0, 1, 2, 3
-
-# The most one host call (a create() of an object, a print line) may hand to Python: more than the
-# API server takes in one request (3 MiB), so no real call comes near it.
-MAX_REQUEST_UNITS = 8 * 1024 * 1024
 
 _INT = struct.Struct("<i")
 _PAIR = struct.Struct("<ii")
@@ -31,10 +31,11 @@ _ERRORS = "surrogatepass"
 class HostChannel:
     """Python's end of the channel. Only one evaluation uses it at a time."""
 
-    def __init__(self, view: memoryview) -> None:
+    def __init__(self, view: memoryview, max_request: int = Limits.host_request) -> None:
         self._view = view
         self._capacity = (len(view) - HEADER_BYTES) // 2
-        self._request_parts: list[str] = []
+        self._max_request = max_request  # UTF-16 code units
+        self._request = bytearray()  # the chunks so far, decoded once whole (a chunk may end inside a pair)
         self._pending_reply = b""
         self.pending_input = ""
 
@@ -56,7 +57,7 @@ class HostChannel:
         else:
             _INT.pack_into(self._view, _INPUT_LENGTH, -1)
             self.pending_input = input_text
-        self._request_parts.clear()
+        self._request.clear()
         _INT.pack_into(self._view, _TOKEN, token)
 
     def started(self, token: int) -> bool:
@@ -71,28 +72,33 @@ class HostChannel:
     # -- host calls (isolate thread, while JS waits) ---------------------------------------
 
     def receive(self) -> tuple[str, str] | None:
-        """The complete request (op, payload), or None when a chunk was handled."""
+        """The complete request (op, payload), or None when a chunk was handled (or a request refused)."""
         view = self._view
         length = _INT.unpack_from(view, _REQUEST_LENGTH)[0]
         if length == -1:
             self._send_reply_chunk()
             return None
-        # Lone surrogates (possible in print() text) become U+FFFD, as in V8's UTF-8.
-        if sum(map(len, self._request_parts)) + length > MAX_REQUEST_UNITS:
-            # Stop collecting: JS stops sending when it sees the error (runtime.js hostText) and throws it.
-            self._request_parts.clear()
-            self.error(f"a host call may carry at most {MAX_REQUEST_UNITS} characters")
+        chunk = view[HEADER_BYTES : HEADER_BYTES + 2 * length]
+        following = _INT.unpack_from(view, _MORE)[0]
+        total = len(self._request) // 2 + len(chunk) // 2 + following
+        if total > self._max_request:
+            # Nothing more is collected; runtime.js stops sending at the error status and throws it.
+            op = bytes(self._request[:64] or chunk[:64]).decode(_CODEC, "replace").partition("\x00")[0]
+            self._request.clear()
+            self.error(f"{op}: the request is {total} characters long, over the host-call limit of {self._max_request}")
             return None
-        chunk = bytes(view[HEADER_BYTES : HEADER_BYTES + 2 * length]).decode(_CODEC, "replace")
-        if _INT.unpack_from(view, _MORE)[0]:
-            self._request_parts.append(chunk)
+        if following:
+            self._request += chunk
             _PAIR.pack_into(view, _STATUS, STATUS_SEND_MORE, 0)
             return None
-        if self._request_parts:
-            self._request_parts.append(chunk)
-            chunk = "".join(self._request_parts)
-            self._request_parts.clear()
-        op, _, payload = chunk.partition("\x00")
+        # Lone surrogates (possible in print() text) become U+FFFD, as in V8's UTF-8.
+        if self._request:
+            self._request += chunk
+            text = self._request.decode(_CODEC, "replace")
+            self._request.clear()
+        else:
+            text = str(chunk, _CODEC, "replace")
+        op, _, payload = text.partition("\x00")
         return op, payload
 
     def reply(self, text: str) -> None:

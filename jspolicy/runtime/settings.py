@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 DEFAULT_POOL_SIZE = 4
+MAX_OBJECTS_VARIABLE, MAX_MB_VARIABLE = "JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS", "JSPOLICY_MEMORY_CLUSTER_MAX_MB"
 
 _N = TypeVar("_N", int, float)
 
@@ -36,6 +37,11 @@ class Limits:
     array_length: int = 1 << 22
     # Longest string the guarded string methods accept (measured as documented in runtime.js).
     string_length: int = 1 << 26
+    # Most UTF-16 code units one host call (op and JSON payload) may hand to Python: over the API server's
+    # 3 MiB request limit, and over the largest result a terminal call can send with the limits above (9.2
+    # million units: the patched object is escaped once more, to twice its size when it is all quotes, and
+    # warnings of control characters grow sixfold), so a result never fails on the channel.
+    host_request: int = 10 * 1024 * 1024
 
     def as_js(self) -> dict[str, int]:
         return {
@@ -51,6 +57,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ClusterQuota:
+    """What the in-memory cluster (standalone ``jspolicy serve``, the CLI) keeps, as an API server's quotas
+    and etcd's size limit do: objects policies create() must not fill the process."""
+
+    max_objects: int = 10_000
+    max_bytes: int = 256 * 1024 * 1024  # of the stored objects' JSON
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterQuota:
+        env = os.environ if env is None else env
+        return cls(
+            max_objects=env_int(env, MAX_OBJECTS_VARIABLE, cls.max_objects, minimum=0),
+            max_bytes=env_int(env, MAX_MB_VARIABLE, cls.max_bytes // 2**20, minimum=0) * 2**20,
+        )
+
+
+@dataclass(frozen=True)
 class RuntimeSettings:
     pool_size: int = DEFAULT_POOL_SIZE
     global_context: str = ""
@@ -63,6 +86,7 @@ class RuntimeSettings:
     recycle_after: int = 10_000
     channel_bytes: int = 16 * 1024 * 1024
     limits: Limits = field(default_factory=Limits)
+    cluster_quota: ClusterQuota = field(default_factory=ClusterQuota)
 
     @property
     def heap_limit_bytes(self) -> int:
@@ -80,6 +104,7 @@ class RuntimeSettings:
             read_file_allowed_paths=_list(env, "JSPOLICY_READFILE_ALLOWED_PATHS"),
             env_allowed=_list(env, "JSPOLICY_ENV_ALLOWED"),
             recycle_after=env_int(env, "JSPOLICY_RECYCLE_AFTER", 10_000, minimum=0),
+            cluster_quota=ClusterQuota.from_env(env),
         )
 
 

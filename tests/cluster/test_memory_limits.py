@@ -9,7 +9,7 @@ import pytest
 
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.labels import EVERYTHING
-from jspolicy.runtime.settings import SettingsError
+from jspolicy.runtime.settings import ClusterQuota, RuntimeSettings, SettingsError
 
 MIB = 1024 * 1024
 
@@ -92,3 +92,13 @@ def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch, value
     monkeypatch.setenv("JSPOLICY_MEMORY_CLUSTER_MAX_MB", value)
     with pytest.raises(SettingsError, match="JSPOLICY_MEMORY_CLUSTER_MAX_MB"):
         MemoryCluster()
+    # The runtime settings read it too, so jspolicy serve's start-up check stops before any worker starts.
+    with pytest.raises(SettingsError, match="JSPOLICY_MEMORY_CLUSTER_MAX_MB"):
+        RuntimeSettings.from_env()
+
+
+def test_a_given_quota_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JSPOLICY_MEMORY_CLUSTER_MAX_OBJECTS", "0")
+    cluster = MemoryCluster(quota=ClusterQuota(max_objects=1))
+    assert cluster.create(config_map("one", 10), dry_run=False).ok
+    assert cluster.create(config_map("two", 10), dry_run=False).reason == "Forbidden"

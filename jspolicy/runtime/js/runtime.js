@@ -61,7 +61,7 @@
   // ---- the host channel -------------------------------------------------------------
   // int32 header slots (see runtime/channel.py): request length, reply status,
   // reply length, input length, evaluation token, started token, abort token,
-  // "more request chunks follow".
+  // request units that follow this chunk.
   const HEADER_SLOTS = 8;
   const header = new Int32Array(buffer, 0, HEADER_SLOTS);
   const units = new Uint16Array(buffer, HEADER_SLOTS * 4);
@@ -83,7 +83,8 @@
 
   // Sends op + NUL + payload (already a string) and returns the reply text.
   // Status 0 = reply complete, 1 = host error, 2 = send the next request chunk,
-  // 3 = more reply chunks follow.
+  // 3 = more reply chunks follow. The host refuses a request over its size limit
+  // at the first chunk (it knows what follows): the error ends the sending.
   function hostText(op, payload) {
     const request = op + '\u0000' + payload;
     const total = request.length;
@@ -92,7 +93,7 @@
       const count = MathMin(capacity, total - offset);
       writeUnits(request, offset, count);
       offset += count;
-      header[7] = offset < total ? 1 : 0;
+      header[7] = total - offset;
       header[0] = count;
       rawHost();
       if (header[1] !== 2) break;
