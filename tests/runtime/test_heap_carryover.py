@@ -39,10 +39,12 @@ LARGE = (
 # runtime's cleanup of globals) survive the run on an object every run shares.
 BASE = "class Base { constructor(target) { return target } }"
 STAMP = f"{BASE} class Stamp extends Base {{ #kept = [new Array(4e6).fill(1.5), new Array(3.5e6).fill(2.5)] }}"  # 60 MB
-CHUNKS = f"{BASE} class Stamp extends Base {{ #kept = Array.from({{length: 100}}, (_, i) => new Array(1e5).fill(i)) }}"
+CHUNKS = (
+    f"{BASE} class Stamp extends Base {{ #kept = Array.from({{length: 100}}, (_, i) => new Array(1e5).fill(i + 0.5)) }}"
+)
 LAST = f"{BASE} class Stamp extends Base {{ #kept = ('\u0119'.repeat(6e7) + '!').slice(1) }}"  # 120 MB at once
 KEEPERS = {
-    "in chunks": f"{CHUNKS} new Stamp(JSON); allow()",  # 80 MB in 800 KB chunks: collections see it grow
+    "in chunks": f"{CHUNKS} new Stamp(JSON); allow()",  # 78 MiB of doubles in 800 KB chunks: collections see it grow
     "on globalThis": f"{STAMP} new Stamp(globalThis)",
     "then denied": f"{STAMP} new Stamp(Object.prototype); deny('kept', 'Kept', 409)",
     "after the last collection": f"{LAST} new Stamp(JSON); allow()",  # one allocation: no collection sees it
@@ -125,7 +127,7 @@ def test_a_run_that_changed_something_never_runs_twice(solo128: RuntimePool) -> 
 def test_a_context_left_busy_after_a_large_run_is_replaced(solo128: RuntimePool) -> None:
     run = evaluator(solo128)
     source = (
-        "const junk = Array.from({length: 100}, (_, i) => new Array(1e5).fill(i));"  # 80 MB: collections see it
+        "const junk = Array.from({length: 100}, (_, i) => new Array(1e5).fill(i + 0.5));"  # 78 MiB: collections see it
         "(function f() { Promise.resolve().then(f) })();"  # the collection after the run must not wait behind this
         "deny('decided', 'Decided', 409)"
     )
