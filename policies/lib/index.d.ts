@@ -44,6 +44,7 @@ export interface AdmissionRequest {
   name?: string;
   namespace?: string;
   operation?: string;
+  userInfo?: { username?: string; groups?: string[]; [field: string]: unknown };
   object?: KubernetesObject | null;
   oldObject?: KubernetesObject | null;
   [field: string]: unknown;
@@ -87,3 +88,57 @@ export declare function containersOf(podSpec: PodSpec | null | undefined): Conta
 
 /** How messages name the request's object: "Pod web", "Deployment shop" (a generateName prefix if no name yet). */
 export declare function subjectOf(request: AdmissionRequest): string;
+
+// -- options (lib/options.js): how every library policy is configured ----------------------------------
+
+/** Option values as ConfigMap data and annotations hold them: strings by option key. */
+export type Options = { [key: string]: string };
+
+/** The namespace of the library's ConfigMap, "jspolicy". */
+export declare const OPTIONS_NAMESPACE: string;
+/** The name of the library's ConfigMap, "jspolicy-guardrails". */
+export declare const OPTIONS_CONFIGMAP: string;
+/** "guardrails.jspolicy.com/": the prefix of per-namespace option annotations and of the tenant label. */
+export declare const PREFIX: string;
+/** "guardrails.jspolicy.com/tenant": the Namespace label naming its tenant. */
+export declare const TENANT_LABEL: string;
+/** Namespaces no tenancy guardrail judges: kube-system, kube-public, kube-node-lease, jspolicy. */
+export declare const SYSTEM_NAMESPACES: string[];
+
+/** An option value that cannot be read; its message names the key, the value and what was expected. */
+export declare class OptionError extends Error {
+  constructor(key: string, value: unknown, expected: string);
+}
+
+/** The ConfigMap's data overlaid by the Namespace's guardrails.jspolicy.com/<key> annotations for `perNamespace`. */
+export declare function resolveOptions(
+  configMap: KubernetesObject | null | undefined,
+  namespace: KubernetesObject | null | undefined,
+  perNamespace?: string[],
+): Options;
+
+/** `resolveOptions` with both objects read through the policy helper `get`. */
+export declare function readOptions(
+  get: (kind: string, apiVersion: string, name: string) => KubernetesObject | undefined,
+  request: AdmissionRequest,
+  perNamespace?: string[],
+): Options;
+
+/** The request's namespace (a Namespace's own name); "" for other cluster-scoped objects. */
+export declare function namespaceOf(request: AdmissionRequest): string;
+/** Whether `key` is set to a non-blank value. */
+export declare function hasOption(options: Options, key: string): boolean;
+/** A comma- or whitespace-separated list option. */
+export declare function listOption(options: Options, key: string, fallback?: string[]): string[];
+/** A number option of at least `min` (throws OptionError otherwise). */
+export declare function numberOption(options: Options, key: string, fallback: number, min?: number): number;
+/** A true/false option (throws OptionError otherwise). */
+export declare function booleanOption(options: Options, key: string, fallback: boolean): boolean;
+/** A Kubernetes quantity ("500m", "2Gi") as a number, or undefined when it is not one. */
+export declare function parseQuantity(text: unknown): number | undefined;
+/** A quantity option as a number (throws OptionError otherwise). */
+export declare function quantityOption(options: Options, key: string, fallback: number): number;
+/** A system or excluded namespace, or an exempt user or group: tenancy guardrails leave the request alone. */
+export declare function isExempt(request: AdmissionRequest, options: Options): boolean;
+/** The tenant of a Namespace object (its guardrails.jspolicy.com/tenant label), or "". */
+export declare function tenantOf(namespace: KubernetesObject | null | undefined): string;

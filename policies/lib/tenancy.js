@@ -1,6 +1,8 @@
 // Guardrails a platform team sets for its tenants on day one. Each returns violation messages (empty: fine),
 // so the policy decides whether to deny() or warn().
 
+import { namespaceOf } from "./options.js";
+
 function matches(pattern, value) {
   return pattern instanceof RegExp ? new RegExp(pattern.source, pattern.flags.replace("g", "")).test(value) : pattern === value;
 }
@@ -15,9 +17,7 @@ function describe(pattern) {
  * Namespaces have no namespace and pass.
  */
 export function disallowNamespaces(request, names) {
-  const object = request.object || request.oldObject || {};
-  const isNamespace = ((request.kind || {}).kind || object.kind) === "Namespace";
-  const namespace = isNamespace ? request.name || (object.metadata || {}).name : request.namespace || (object.metadata || {}).namespace;
+  const namespace = namespaceOf(request);
   if (!namespace) return [];
   const hit = names.find((pattern) => matches(pattern, namespace));
   if (hit === undefined) return [];
