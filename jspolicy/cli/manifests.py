@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from jspolicy.cli.session import CliError
-from jspolicy.deploy import renderer
+from jspolicy.deploy import library, renderer
 
 
 def add_parser(commands: Any) -> None:
@@ -55,17 +55,50 @@ def add_parser(commands: Any) -> None:
         metavar="SECRET",
         help="a Secret in the namespace whose key 'token' authenticates to that registry",
     )
+    parser.add_argument(
+        "--library",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="add these policies of the guardrail library (directories of policies/, e.g. pod-security "
+        "allowed-registries) with the RBAC they need; docs/policies.md lists them",
+    )
+    parser.add_argument(
+        "--library-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a library option, written to the ConfigMap jspolicy/jspolicy-guardrails the policies read (repeatable)",
+    )
+    parser.add_argument(
+        "--library-only",
+        action="store_true",
+        help="print only the library's objects (for an engine already installed)",
+    )
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    env: dict[str, str] = {}
-    for item in args.env:
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
         name, separator, value = item.partition("=")
         if not separator:
-            raise CliError(f"--env takes NAME=VALUE, got {item!r}")
-        env[name] = value
+            raise CliError(f"{flag} takes NAME=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    env = _pairs("--env", args.env)
+    options = _pairs("--library-option", args.library_option)
+    if (options or args.library_only) and not args.library:
+        raise CliError("--library-option and --library-only need --library NAME...")
     try:
+        chosen = library.objects(args.library, options)
+        if args.library_only:
+            print(renderer.dump(chosen), end="")
+            return 0
         objects = renderer.render(
             args.namespace,
             args.image,
@@ -78,5 +111,5 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CliError(str(error)) from None
-    print(renderer.dump(objects), end="")
+    print(renderer.dump(objects + chosen), end="")
     return 0
