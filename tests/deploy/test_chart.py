@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from jspolicy.deploy import render
+from jspolicy.deploy import library, render
 from jspolicy.resources.validation import decode_strictly
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,8 +206,26 @@ def test_policies_values_become_valid_jspolicies(helm: Path, tmp_path: Path) -> 
     decode_strictly(policy)
 
 
+def test_library_values_render_what_jspolicy_manifests_library_prints(helm: Path, tmp_path: Path) -> None:
+    names = library.available()
+    options = {"allowed-registries": "ghcr.io/acme, registry.example.com", "max-replicas": "10"}
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"image": IMAGE, "library": {"policies": names, "options": options}}), "utf-8")
+    ours = render(NAMESPACE, IMAGE) + library.objects(names, options)
+    assert_same(helm_template(helm, "-f", str(path)), ours)
+    assert len([o for o in ours if o["kind"] == "JsPolicy"]) == len(names)
+
+
+def test_an_unknown_library_policy_fails_the_release(helm: Path) -> None:
+    command = [str(helm), "template", "jspolicy", str(CHART), "--set", "library.policies={pod-security-basline}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode != 0
+    assert "no library policy named pod-security-basline" in result.stderr
+
+
 def test_helm_lint_passes(helm: Path) -> None:
-    for extra in ([], ["--set", "serviceMonitor.enabled=true", "--set", "policyReports.enabled=true"]):
+    for extra in ([], ["--set", "serviceMonitor.enabled=true", "--set", "policyReports.enabled=true"],
+                  ["--set", "library.policies={pod-security-baseline}", "--set", "library.options.a=b"]):  # fmt: skip
         result = subprocess.run([str(helm), "lint", "--strict", str(CHART), *extra], capture_output=True, text=True,
                                 check=False, timeout=120)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
