@@ -99,7 +99,7 @@ class RuntimeSettings:
             pool_size=env_int(env, "VM_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
             global_context=env.get("GLOBAL_CONTEXT", ""),
             heap_limit_mb=env_int(env, "JSPOLICY_HEAP_LIMIT_MB", 128, minimum=16),
-            fetch_timeout_seconds=_float(env, "JSPOLICY_FETCH_TIMEOUT_SECONDS", 10.0),
+            fetch_timeout_seconds=env_float(env, "JSPOLICY_FETCH_TIMEOUT_SECONDS", 10.0),
             fetch_allowed_hosts=_list(env, "JSPOLICY_FETCH_ALLOWED_HOSTS"),
             read_file_allowed_paths=_list(env, "JSPOLICY_READFILE_ALLOWED_PATHS"),
             env_allowed=_list(env, "JSPOLICY_ENV_ALLOWED"),
@@ -116,7 +116,8 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) ->
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number setting; a bad value is a SettingsError naming the variable."""
     value = _number(env, name, default, float, "a number")
     if not value > 0:
         raise SettingsError(f"{name}={value} must be greater than 0")

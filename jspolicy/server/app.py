@@ -34,7 +34,7 @@ from jspolicy.resources.policy import API_VERSION, JsPolicy
 from jspolicy.resources.validation import DecodeError, decode_strictly, validate_policy
 from jspolicy.resources.violations import PolicyViolation
 from jspolicy.runtime.program import ErrorKind
-from jspolicy.server.bodies import BodyBudget, BodyRefusedError, DisconnectedError
+from jspolicy.server.bodies import BodyBudget, BodyRefusedError, DisconnectedError, body_timeout_seconds
 from jspolicy.server.store import PolicyStore
 from jspolicy.service.metrics import Metrics
 
@@ -75,7 +75,7 @@ class AdmissionApp:
         self.state = state
         self.fallback = _fallback_app()
         self._slots = threading.BoundedSemaphore(state.max_in_flight)
-        self._bodies = BodyBudget()
+        self._bodies = BodyBudget(timeout=body_timeout_seconds())
         # anyio's default of 40 threads would queue admitted requests behind a second, hidden limit.
         self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, at the first request
 

@@ -12,10 +12,12 @@ import ctypes
 import ctypes.util
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.types import Receive, Scope
+
+from jspolicy.runtime.settings import env_float
 
 # The API server accepts request bodies up to 3 MiB; an UPDATE review carries the
 # object and the old object, so twice that plus the envelope is the most a real
@@ -24,8 +26,13 @@ MAX_BODY_BYTES = 7 * 1024 * 1024
 # What all bodies being received by one worker may hold together: nine bodies of the largest size.
 MAX_BODIES_IN_FLIGHT_BYTES = 64 * 1024 * 1024
 # A body must be complete this long after its headers (loopback and in-cluster networks take milliseconds).
-BODY_TIMEOUT_SECONDS = float(os.environ.get("JSPOLICY_BODY_TIMEOUT_SECONDS") or 10.0)
+BODY_TIMEOUT_SECONDS = 10.0
 JSON = "application/json"
+
+
+def body_timeout_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """JSPOLICY_BODY_TIMEOUT_SECONDS, or the default; a bad value is a SettingsError (checked at start-up)."""
+    return env_float(env, "JSPOLICY_BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_SECONDS)
 
 
 class BodyRefusedError(Exception):
@@ -48,8 +55,9 @@ class BodyBudget:
     reserves as it grows), and gives it back when its request is answered.
     """
 
-    def __init__(self, limit: int = MAX_BODIES_IN_FLIGHT_BYTES) -> None:
+    def __init__(self, limit: int = MAX_BODIES_IN_FLIGHT_BYTES, timeout: float = BODY_TIMEOUT_SECONDS) -> None:
         self.limit = limit
+        self.timeout = timeout
         self.held = 0
         self._peak_since_trim = 0
         self._lock = threading.Lock()
@@ -87,7 +95,7 @@ class BodyBudget:
             chunks: list[bytes] = []
             size = 0
             try:
-                async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+                async with asyncio.timeout(self.timeout):
                     while True:
                         message = await receive()
                         if message["type"] == "http.disconnect":
@@ -105,7 +113,7 @@ class BodyBudget:
                         if not message.get("more_body", False):
                             break
             except TimeoutError:
-                raise BodyRefusedError(408, f"request body not complete within {BODY_TIMEOUT_SECONDS:g}s") from None
+                raise BodyRefusedError(408, f"request body not complete within {self.timeout:g}s") from None
             if not size:
                 raise BodyRefusedError(400, "request body is empty")
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)

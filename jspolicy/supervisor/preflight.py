@@ -17,6 +17,7 @@ from jspolicy.bundler.build import BuildSettings
 from jspolicy.cluster.client import api_client
 from jspolicy.resources.manifests import ManifestError, load_manifests
 from jspolicy.runtime.settings import RuntimeSettings, SettingsError
+from jspolicy.server.bodies import body_timeout_seconds
 from jspolicy.server.store import load_problems
 from jspolicy.service.config import ConfigError, KubeConfig, ServerConfig
 
@@ -26,6 +27,7 @@ def check(config: ServerConfig) -> None:
     try:
         RuntimeSettings.from_env()
         BuildSettings.from_env()
+        body_timeout_seconds()
     except (SettingsError, ValueError) as error:
         raise ConfigError(str(error)) from None
     if config.kube is None:

@@ -163,25 +163,12 @@ class Supervisor:
     async def _supervise(self) -> None:
         servers = [
             uvicorn.Server(
-                uvicorn.Config(
-                    self._health_app(),
-                    host=self.config.host,
-                    port=self.config.health_port,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
-                )
-            ),
-            uvicorn.Server(
-                uvicorn.Config(
-                    self._metrics_app(),
-                    host=self.config.host,
-                    port=self.config.metrics_port,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
-                )
-            ),
+                uvicorn.Config(app, host=self.config.host, port=port, log_config=None, access_log=False, lifespan="off")
+            )
+            for app, port in (
+                (self._health_app(), self.config.health_port),
+                (self._metrics_app(), self.config.metrics_port),
+            )
         ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

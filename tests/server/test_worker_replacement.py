@@ -147,24 +147,26 @@ def test_a_runaway_builtin_costs_its_worker_not_the_server(served: Server) -> No
     assert "retiring" in served.log.read_text()
 
 
-def test_a_worker_stopped_with_sigterm_drains_without_a_failed_request(served: Server) -> None:
+def stop_a_worker_under_load(served: Server, signum: int) -> tuple[Load, int]:
+    """Send ``signum`` to a worker while clients keep sending; the load, and how much it had answered when the
+    worker was replaced."""
     victim = min(worker_pids(served))
     with Load(served) as load:
         time.sleep(0.5)
-        os.kill(victim, signal.SIGTERM)
+        os.kill(victim, signum)
         wait_until(lambda: served.readiness()["ready"] and victim not in worker_pids(served))
-        time.sleep(0.5)
+        answered = load.answered
+        time.sleep(1.0)
+    return load, answered
+
+
+def test_a_worker_stopped_with_sigterm_drains_without_a_failed_request(served: Server) -> None:
+    load, _ = stop_a_worker_under_load(served, signal.SIGTERM)
     assert load.failures == [] and load.answered > 0
 
 
 def test_a_killed_worker_loses_only_what_it_held(served: Server) -> None:
     """SIGKILL cannot drain: requests on the killed worker's connections may fail; the rest are served."""
-    victim = min(worker_pids(served))
-    with Load(served) as load:
-        time.sleep(0.5)
-        os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: served.readiness()["ready"] and victim not in worker_pids(served))
-        answered = load.answered
-        time.sleep(1.0)
+    load, answered = stop_a_worker_under_load(served, signal.SIGKILL)
     assert load.answered > answered  # served after the replacement
     assert len(load.failures) <= 2 * load.clients  # about the one request in flight on each of its connections

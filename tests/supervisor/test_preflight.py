@@ -75,8 +75,12 @@ def test_kubeconfig_flag_and_policies_exclude_each_other(tmp_path: Path) -> None
     )
 
 
-def test_an_invalid_runtime_setting(tmp_path: Path) -> None:
-    assert_refused(serve(tmp_path, "--policies", POLICIES, env={"VM_POOL_SIZE": "many"}), "VM_POOL_SIZE")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("VM_POOL_SIZE", "many"), ("JSPOLICY_BODY_TIMEOUT_SECONDS", "0"), ("JSPOLICY_BODY_TIMEOUT_SECONDS", "10s")],
+)
+def test_an_invalid_setting(tmp_path: Path, name: str, value: str) -> None:
+    assert_refused(serve(tmp_path, "--policies", POLICIES, env={name: value}), name)
 
 
 def test_a_port_another_server_holds(tmp_path: Path) -> None:
