@@ -3,11 +3,13 @@
 
 import { namespaceOf } from "./options.js";
 
-function matches(pattern, value) {
+/** Whether `value` is `pattern` (a string) or matches it (a RegExp, its g flag ignored). */
+export function matches(pattern, value) {
   return pattern instanceof RegExp ? new RegExp(pattern.source, pattern.flags.replace("g", "")).test(value) : pattern === value;
 }
 
-function describe(pattern) {
+/** A pattern as messages show it: a quoted string, or /regexp/. */
+export function describe(pattern) {
   return pattern instanceof RegExp ? String(pattern) : JSON.stringify(pattern);
 }
 
@@ -23,39 +25,6 @@ export function disallowNamespaces(request, names) {
   if (hit === undefined) return [];
   const why = hit instanceof RegExp ? ` (it matches ${describe(hit)})` : "";
   return [`namespace ${JSON.stringify(namespace)} is not allowed${why}`];
-}
-
-// Docker's normalization: a first path component with a "." or ":" (or "localhost") is a registry host;
-// otherwise the image is on docker.io, in library/ when it has a single component.
-function normalizedImage(image) {
-  const slash = image.indexOf("/");
-  const first = slash === -1 ? "" : image.slice(0, slash);
-  if (first && (first.includes(".") || first.includes(":") || first === "localhost")) return image;
-  return slash === -1 ? `docker.io/library/${image}` : `docker.io/${image}`;
-}
-
-function fromRegistry(reference, registry) {
-  if (registry instanceof RegExp) return matches(registry, reference);
-  const prefix = registry.replace(/\/+$/, "");
-  if (!prefix) return false;
-  return reference === prefix || ["/", ":", "@"].some((boundary) => reference.startsWith(prefix + boundary));
-}
-
-/**
- * Images not pulled from one of `registries`: a host ("registry.example.com"), a host and path prefix
- * ("ghcr.io/acme"), or a RegExp tested against the full reference. Images without a host are docker.io's,
- * as the container runtime reads them ("nginx" is "docker.io/library/nginx").
- */
-export function allowedRegistries(images, registries) {
-  const problems = [];
-  for (const image of images) {
-    if (typeof image !== "string" || image === "") continue;
-    const reference = normalizedImage(image);
-    if (!registries.some((registry) => fromRegistry(reference, registry))) {
-      problems.push(`image ${JSON.stringify(image)} is not from an allowed registry (${registries.map(describe).join(", ")})`);
-    }
-  }
-  return problems;
 }
 
 /** Labels of `keys` that `object` (its metadata.labels) lacks; an empty value counts as set. */
