@@ -308,10 +308,9 @@ export interface TenantDefaults {
   spec(options: Options): { [field: string]: unknown };
 }
 
-/** The policy helpers a controller policy passes to reconcileTenantDefaults: jsPolicy's globals. */
+/** The policy helpers a controller policy passes to reconcileTenantDefaults: jsPolicy's globals get, create, update. */
 export interface PolicyCluster {
   get(kind: string, apiVersion: string, name: string, options?: { cache?: boolean | "smart" }): KubernetesObject | undefined;
-  list(kind: string, apiVersion: string, options?: { namespace?: string; labelSelector?: string }): KubernetesObject[] | undefined;
   create(object: KubernetesObject): { ok: boolean; object?: KubernetesObject; reason?: string; message?: string };
   update(object: KubernetesObject): { ok: boolean; object?: KubernetesObject; reason?: string; message?: string };
 }
@@ -337,7 +336,7 @@ export declare function quantitiesOption(options: Options, key: string, fallback
 export declare function tenantDefaultFor(defaults: TenantDefaults, namespace: string, options: Options): KubernetesObject;
 /** Whether two specs say the same (empty equals missing, quantities by value). */
 export declare function sameSpec(a: unknown, b: unknown): boolean;
-/** Ensures the tenant defaults an event of a controller policy concerns; what was written, to retry, refused. */
+/** Ensures the tenant default an event of a controller policy concerns; what was written, to retry, refused. */
 export declare function reconcileTenantDefaults(
   request: AdmissionRequest,
   defaults: TenantDefaults,
