@@ -11,6 +11,7 @@ import { podSpecOf, subjectOf } from "./workloads.js";
 export const DEFAULT_REGISTRIES = ["docker.io/library", "registry.k8s.io"];
 
 const CONTAINER_LISTS = [["initContainers", "init container"], ["containers", "container"], ["ephemeralContainers", "ephemeral container"]];
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 // An OCI digest: algorithm ":" hex (sha256:<64 hex>, sha512:<128 hex>).
 // A registry host (with a port) and an optional path prefix, as the allowed-registries option lists them.
 const REGISTRY = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*\/?$/;
@@ -103,6 +104,7 @@ export function registryViolations(request, options, sources) {
  */
 export function tagViolations(request, options, sources) {
   const tags = listOption(options, "disallowed-image-tags", ["latest"]);
+  if (tags.some((tag) => !TAG.test(tag))) throw new OptionError("disallowed-image-tags", options["disallowed-image-tags"], "image tags separated by commas");
   const digests = booleanOption(options, "require-image-digest", false);
   const problems = [];
   for (const { where, image } of sources) {
