@@ -1,0 +1,10 @@
+// The source of policy.yaml's spec.javascript: `python -m tests.guardrail_sync` bundles this file and the lib/
+// modules it imports into it. Edit this or lib/, never the YAML's javascript.
+import { isExempt, judgeChange, namespaceOf, readOptions, riskyIngressProblems } from "../lib/index.js";
+
+const options = readOptions(get, request, ["allowed-ingress-annotations"]);
+if (!isExempt(request, options)) {
+  const { denial, warnings } = judgeChange(request, (ingress) => riskyIngressProblems(ingress, options, namespaceOf(request)));
+  for (const warning of warnings) warn(warning);
+  if (denial) deny(denial);
+}
