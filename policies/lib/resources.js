@@ -45,13 +45,17 @@ function describeResource(resource) {
   return `${name} ${kind === "limits" ? "limit" : "request"}`;
 }
 
-function entryProblems(entry, required, maxima, pod) {
+// What is wrong with one container's (or the pod's) resources; `found.missing` is set when one is missing.
+function entryProblems(entry, required, maxima, pod, found) {
   const problems = [];
   const amounts = {};
   for (const resource of RESOURCES) {
     const text = amountOf(entry.resources, resource);
     if (text === undefined || text === null) {
-      if (required.includes(resource) && amountOf(pod, resource) === undefined) problems.push(`${entry.where} has no ${describeResource(resource)} (resources.${resource})`);
+      if (required.includes(resource) && amountOf(pod, resource) === undefined) {
+        problems.push(`${entry.where} has no ${describeResource(resource)} (resources.${resource})`);
+        found.missing = true;
+      }
       continue;
     }
     const amount = parseQuantity(text);
@@ -89,13 +93,14 @@ export function resourceViolations(request, options) {
     if (value !== undefined) maxima[resource] = { value, text: options[key].trim() };
   }
   const pod = spec.resources || {};
-  const problems = addedBy(request, resourceEntriesOf).flatMap((entry) => entryProblems(entry, required, maxima, pod));
+  const found = { missing: false };
+  const problems = addedBy(request, resourceEntriesOf).flatMap((entry) => entryProblems(entry, required, maxima, pod, found));
   if (spec.resources && addedBy(request, (object) => [(podSpecOf(object) || {}).resources]).length) {
-    problems.push(...entryProblems({ where: "the pod", resources: pod }, [], maxima, pod));
+    problems.push(...entryProblems({ where: "the pod", resources: pod }, [], maxima, pod, found));
   }
   if (!problems.length) return [];
-  const which = required.length ? `required: ${required.join(", ")}` : "none required";
-  return [`${subjectOf(request)}: ${problems.join("; ")} (namespace ${JSON.stringify(namespaceOf(request))}: ${which}; ${PREFIX}required-resources and the max-* options set what it needs)`];
+  const hint = found.missing ? ` (namespace ${JSON.stringify(namespaceOf(request))} requires ${required.join(", ")}: ${PREFIX}required-resources)` : "";
+  return [`${subjectOf(request)}: ${problems.join("; ")}${hint}`];
 }
 
 /**
