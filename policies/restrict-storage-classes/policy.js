@@ -1,0 +1,10 @@
+// The source of policy.yaml's spec.javascript: `python -m tests.guardrail_sync` bundles this file and the lib/
+// modules it imports into it. Edit this or lib/, never the YAML's javascript.
+import { isExempt, judgeChange, namespaceOf, readOptions, storageClassProblems } from "../lib/index.js";
+
+const options = readOptions(get, request, ["allowed-storage-classes", "require-storage-class"]);
+if (!isExempt(request, options)) {
+  const { denial, warnings } = judgeChange(request, (object) => storageClassProblems(object, options, namespaceOf(request)));
+  for (const warning of warnings) warn(warning);
+  if (denial) deny(denial);
+}
