@@ -19,6 +19,8 @@ from typing import Any
 
 from jspolicy.admission.request import OPERATIONS, RequestError, UserInfo
 from jspolicy.cli.session import CliError, Evaluation, OfflineSession
+from jspolicy.cluster.access import ClusterError
+from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import TEST_SUITE_SUFFIXES, ManifestError, load_manifests, parse_yaml_documents
 
 SUITE_KEYS = {"policies", "cluster", "cases"}
@@ -47,6 +49,8 @@ EXPECT_KEYS = {
     "warningsContain",
     "patch",
     "mutated",
+    "objects",
+    "absent",
 }
 
 
@@ -224,6 +228,8 @@ def _run_case(session: OfflineSession, case: Any, base: Path, label: str) -> Cas
         groups = _string_list(case, "groups", label)
         user = UserInfo(username=str(case.get("user") or "kubernetes-admin"), groups=[*groups, "system:authenticated"])
     request_name, request_namespace = _connect_target(case, operation, label)
+    wanted = _named_objects(expect.get("objects"), base, f"{label}: expect.objects")
+    absent = _named_objects(expect.get("absent"), base, f"{label}: expect.absent")
     extra = _objects(case.get("cluster"), base, f"{label}: cluster")
     target = session.fork(extra)  # a fresh copy per case: earlier cases' writes stay behind
     subresource = str(case.get("subresource") or "")
@@ -238,7 +244,9 @@ def _run_case(session: OfflineSession, case: Any, base: Path, label: str) -> Cas
         name=request_name,
         namespace=request_namespace,
     )
-    return _check(label, expect, result)
+    outcome = _check(label, expect, result)
+    outcome.failures.extend(_cluster_failures(target.cluster, wanted, absent, label))
+    return outcome
 
 
 def _connect_target(case: Mapping[str, Any], operation: str, label: str) -> tuple[str, str]:
@@ -287,5 +295,63 @@ def _check(label: str, expect: Mapping[str, Any], result: Any) -> CaseResult:
     return outcome
 
 
+def _named_objects(value: Any, base: Path, where: str) -> list[Mapping[str, Any]]:
+    """``expect.objects``/``expect.absent``: objects (inline or paths) named by apiVersion, kind and metadata.name."""
+    objects = _objects(value, base, where)
+    if any(not isinstance(o.get("metadata"), Mapping) or not o["metadata"].get("name") for o in objects):
+        raise SuiteError(f"{where}: each object needs metadata.name (and metadata.namespace when namespaced)")
+    return objects
+
+
+def _cluster_failures(
+    cluster: MemoryCluster, wanted: list[Mapping[str, Any]], absent: list[Mapping[str, Any]], label: str
+) -> list[str]:
+    """What the case's cluster holds after the case, against ``expect.objects`` (each found, matching as a
+    subset) and ``expect.absent`` (none found): how a suite checks what a policy create()d or update()d."""
+    failures: list[str] = []
+    for expected, must_exist in [*((o, True) for o in wanted), *((o, False) for o in absent)]:
+        metadata = expected["metadata"]
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata["name"])
+        try:
+            found = cluster.get(str(expected["kind"]), str(expected["apiVersion"]), namespace, name, cached=False)
+        except ClusterError as error:
+            raise SuiteError(f"{label}: {error.message}") from None
+        subject = f"{expected['kind']} {namespace + '/' if namespace else ''}{name}"
+        if not must_exist:
+            if found is not None:
+                failures.append(f"expected no {subject}, found {_show(found)}")
+        elif found is None:
+            failures.append(f"expected {subject}, not found")
+        elif (where := _mismatch(expected, found, "")) is not None:
+            failures.append(f"{subject}: {where}")
+    return failures
+
+
+def _mismatch(wanted: Any, actual: Any, path: str) -> str | None:
+    """Where ``actual`` differs from ``wanted`` read as a subset: a mapping's keys are those it names, a list has
+    as many items, each matched the same way, and other values are equal (a boolean is no number)."""
+    where = path or "the object"
+    if isinstance(wanted, Mapping):
+        if not isinstance(actual, Mapping):
+            return f"{where} is {_show(actual)}, expected a mapping"
+        for key, value in wanted.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                return f"{inner} is missing, expected {_show(value)}"
+            if (found := _mismatch(value, actual[key], inner)) is not None:
+                return found
+        return None
+    if isinstance(wanted, list):
+        if not isinstance(actual, list) or len(actual) != len(wanted):
+            return f"{where} is {_show(actual)}, expected {len(wanted)} items like {_show(wanted)}"
+        for index, (item, found_item) in enumerate(zip(wanted, actual, strict=True)):
+            if (found := _mismatch(item, found_item, f"{path}[{index}]")) is not None:
+                return found
+        return None
+    if wanted != actual or isinstance(wanted, bool) != isinstance(actual, bool):
+        return f"{where} is {_show(actual)}, expected {_show(wanted)}"
+    return None
+
+
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=str)
