@@ -61,19 +61,21 @@ export function defaultPriorityClass(priorityClasses) {
 }
 
 /**
- * The message of the restrict-priority-class policy: a priorityClassName set (or changed) to
- * a class neither in the `allowed-priority-classes` option (per namespace) nor the cluster's globalDefault;
- * the system classes are refused even when listed. `priorityClasses()` lists the PriorityClasses, read only
+ * The denial of the restrict-priority-class policy: a priorityClassName set (or changed) to a class neither
+ * in the `allowed-priority-classes` option (per namespace) nor the cluster's globalDefault; the system classes
+ * are refused even when listed. `priorityClasses()` lists the PriorityClasses, read only
  * when a class needs the default to be known.
  */
 export function priorityClassViolations(request, options, priorityClasses) {
+  const listed = listOption(options, "allowed-priority-classes");
+  if (listed.some((pc) => !DNS_SUBDOMAIN.test(pc))) throw new OptionError("allowed-priority-classes", options["allowed-priority-classes"], "PriorityClass names separated by commas");
   const name = addedBy(request, (object) => [priorityClassOf(object)])[0];
   if (!name) return [];
   const subject = subjectOf(request);
   if (SYSTEM_PRIORITY_CLASSES.includes(name)) {
-    return [`${subject}: priorityClassName ${JSON.stringify(name)} is reserved for the control plane's pods in kube-system; use a class of your namespace's or none`];
+    return [`${subject}: priorityClassName ${JSON.stringify(name)} is reserved for the control plane's pods in kube-system; leave it unset or use a class allowed in the namespace`];
   }
-  const allowed = listOption(options, "allowed-priority-classes").filter((pc) => !SYSTEM_PRIORITY_CLASSES.includes(pc));
+  const allowed = listed.filter((pc) => !SYSTEM_PRIORITY_CLASSES.includes(pc));
   if (allowed.includes(name)) return [];
   const fallback = defaultPriorityClass(priorityClasses());
   if (name === fallback) return [];
