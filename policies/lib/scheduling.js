@@ -110,7 +110,7 @@ function tolerationProblems(tolerations, pool, keys) {
   for (const t of tolerations) {
     const key = (t && t.key) || "";
     const d = describeToleration(t || {});
-    if (!key) problems.push(`toleration ${d} tolerates every taint`);
+    if (!key) problems.push(`a toleration without a key${t && t.effect ? ` (effect ${t.effect})` : ""} tolerates every taint`);
     else if (pool && key === pool.key) {
       if ((t.operator || "Equal") !== "Equal" || t.value !== pool.value) problems.push(`toleration ${d} tolerates other node pools than ${pool.key}=${pool.value}`);
     } else if (!keys.some((allowed) => (allowed.endsWith("*") ? key.startsWith(allowed.slice(0, -1)) : allowed === key))) {
