@@ -4,7 +4,8 @@ import { externalIPProblems, isExempt, judgeChange, readOptions } from "../lib/i
 
 const options = readOptions(get, request);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (service) => externalIPProblems(service, options));
+  const check = (service) => externalIPProblems(service, options);
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

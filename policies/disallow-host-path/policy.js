@@ -5,7 +5,8 @@ import { hostPathProblems, isExempt, judgeChange, namespaceOf, readOptions } fro
 // PersistentVolumes have no namespace: they take the ConfigMap's options.
 const options = readOptions(get, request, ["allowed-host-paths", "host-path-read-only"]);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (object) => hostPathProblems(object, options, namespaceOf(request)));
+  const check = (object) => hostPathProblems(object, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

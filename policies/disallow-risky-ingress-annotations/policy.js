@@ -4,7 +4,8 @@ import { isExempt, judgeChange, namespaceOf, readOptions, riskyIngressProblems }
 
 const options = readOptions(get, request, ["allowed-ingress-annotations"]);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (ingress) => riskyIngressProblems(ingress, options, namespaceOf(request)));
+  const check = (ingress) => riskyIngressProblems(ingress, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

@@ -1,17 +1,24 @@
-// Networking guardrails for shared clusters: Service types, external IPs, ExternalName targets, Ingress hosts,
-// classes and ingress-nginx annotations, hand-made Endpoints. Each check takes the object, the options (the
-// string map of lib/options.js) and what it needs to know about the cluster, and returns violation messages.
-// judgeChange turns them into a denial and warnings for one admission request.
+// Networking guardrails for shared clusters: Service types, external IPs, ExternalName targets, Ingress
+// hosts, classes and ingress-nginx annotations, hand-made Endpoints. Each check takes the object, the options
+// (the string map of lib/options.js) and what it needs to know about the cluster, and returns violation
+// messages; judgeChange turns them into a denial and warnings for one admission request.
 
-import { OptionError, PREFIX, OPTIONS_CONFIGMAP, OPTIONS_NAMESPACE, booleanOption, hasOption, listOption } from "./options.js";
+import {
+  OPTIONS_CONFIGMAP, OPTIONS_NAMESPACE, OptionError, PREFIX, booleanOption, hasOption, listOption,
+} from "./options.js";
 import { subjectOf } from "./workloads.js";
 
 // ---- reporting ----------------------------------------------------------------------------------------
 
+const q = (value) => JSON.stringify(value);
+
 /** `"a"`, `"a", "b"`: values as messages quote them. */
 export function quoted(values) {
-  return values.map((value) => JSON.stringify(value)).join(", ");
+  return values.map(q).join(", ");
 }
+
+// "address 10.0.0.1 is", "addresses 10.0.0.1, 10.0.0.2 are": `items` named by `text`, and the verb.
+const listed = (items, one, many, text) => (items.length === 1 ? `${one} ${text} is` : `${many} ${text} are`);
 
 /**
  * How a message tells the platform team to change option `key`: on the Namespace when the policy reads it
@@ -69,7 +76,8 @@ function parseIPv6(text) {
   if (last.includes(".")) {
     const v4 = parseIPv4(last);
     if (v4 === undefined) return undefined;
-    address = address.slice(0, address.length - last.length) + (v4 >> 16n).toString(16) + ":" + (v4 & 0xffffn).toString(16);
+    const groups = (v4 >> 16n).toString(16) + ":" + (v4 & 0xffffn).toString(16);
+    address = address.slice(0, address.length - last.length) + groups;
   }
   const halves = address.split("::");
   if (halves.length > 2) return undefined;
@@ -132,7 +140,8 @@ export function inCIDRs(ip, ranges) {
 export function cidrOption(options, key) {
   return listOption(options, key).map((entry) => {
     const range = parseCIDR(entry);
-    if (!range) throw new OptionError(key, options[key], `IP addresses or CIDRs such as 203.0.113.0/24 (${JSON.stringify(entry)} is not one)`);
+    const expected = `IP addresses or CIDRs such as 203.0.113.0/24 (${q(entry)} is not one)`;
+    if (!range) throw new OptionError(key, options[key], expected);
     return range;
   });
 }
@@ -158,7 +167,9 @@ export function serviceTypeProblems(service, options, namespace) {
   });
   const type = ((service && service.spec) || {}).type || "ClusterIP";
   if (allowed.includes(type)) return [];
-  return [`type ${type} is not allowed in namespace ${JSON.stringify(namespace)} (allowed: ${allowed.join(", ") || "none"}; ${howToSet(key, namespace)})`];
+  const allowedTypes = allowed.join(", ") || "none";
+  const how = howToSet(key, namespace);
+  return [`type ${type} is not allowed in namespace ${q(namespace)} (allowed: ${allowedTypes}; ${how})`];
 }
 
 /**
@@ -173,20 +184,22 @@ export function externalIPProblems(service, options) {
   const denied = ips.filter((ip) => !inCIDRs(ip, ranges));
   if (!denied.length) return [];
   return [
-    `spec.externalIPs ${quoted(denied)} ${denied.length === 1 ? "is" : "are"} not allowed: an external IP captures the cluster's ` +
-      `traffic to that address (CVE-2020-8554) (allowed: ${allowedText(options, key)}; ${howToSet(key, "", false)})`,
+    `spec.externalIPs ${quoted(denied)} ${denied.length === 1 ? "is" : "are"} not allowed: an external IP captures ` +
+      `the cluster's traffic to that address (CVE-2020-8554) (allowed: ${allowedText(options, key)}; ` +
+      `${howToSet(key, "", false)})`,
   ];
 }
 
 const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-// Top-level names that never leave the cluster's own networks: mDNS, RFC 6761 loopback, ICANN's private .internal
-// (where cloud metadata servers live, e.g. metadata.google.internal).
+// Top-level names that never leave the cluster's own networks: mDNS, RFC 6761 loopback, ICANN's private
+// .internal (where cloud metadata servers live, e.g. metadata.google.internal).
 const PRIVATE_TLDS = ["local", "localhost", "internal"];
 
 /** The `cluster-domain` option (default cluster.local), lower case, without a trailing dot. */
 export function clusterDomainOption(options) {
   const key = "cluster-domain";
-  const domain = hasOption(options, key) ? options[key].trim().toLowerCase().replace(/\.$/, "") : "cluster.local";
+  if (!hasOption(options, key)) return "cluster.local";
+  const domain = options[key].trim().toLowerCase().replace(/\.$/, "");
   if (!DNS_NAME.test(domain)) throw new OptionError(key, options[key], "a DNS domain such as cluster.local");
   return domain;
 }
@@ -205,16 +218,17 @@ export function internalNameReason(name, clusterDomain, namespace, namespaceExis
   let rest = labels;
   if (host === clusterDomain || host.endsWith("." + clusterDomain)) {
     rest = labels.slice(0, labels.length - clusterDomain.split(".").length);
-    if (!["svc", "pod"].includes(rest[rest.length - 1])) return `is under the cluster domain ${JSON.stringify(clusterDomain)}`;
+    if (!["svc", "pod"].includes(rest[rest.length - 1])) return `is under the cluster domain ${q(clusterDomain)}`;
   }
   const last = rest[rest.length - 1];
   if (last === "svc" || last === "pod") {
     const target = rest[rest.length - 2];
-    return target === namespace ? undefined : `names a ${last === "svc" ? "Service" : "pod"} in namespace ${JSON.stringify(target)}`;
+    if (target === namespace) return undefined;
+    return `names a ${last === "svc" ? "Service" : "pod"} in namespace ${q(target)}`;
   }
   if (PRIVATE_TLDS.includes(last)) return `is under .${last}, a name private to the cluster's networks`;
   if (rest.length === 2 && rest[1] !== namespace && namespaceExists(rest[1])) {
-    return `resolves to Service ${JSON.stringify(rest[0])} in namespace ${JSON.stringify(rest[1])} through the cluster DNS search path`;
+    return `resolves to Service ${q(rest[0])} in namespace ${q(rest[1])} through the cluster DNS search path`;
   }
   return undefined;
 }
@@ -230,11 +244,13 @@ export function externalNameProblems(service, options, namespace, namespaceExist
   if (spec.type !== "ExternalName") return [];
   const key = "disallow-externalname-services";
   if (booleanOption(options, key, false)) {
-    return [`type ExternalName is not allowed in namespace ${JSON.stringify(namespace)} (${key} is true; ${howToSet(key, namespace)})`];
+    const how = howToSet(key, namespace);
+    return [`type ExternalName is not allowed in namespace ${q(namespace)} (${key} is true; ${how})`];
   }
   const reason = internalNameReason(spec.externalName, clusterDomainOption(options), namespace, namespaceExists);
   if (!reason) return [];
-  return [`spec.externalName ${JSON.stringify(spec.externalName || "")} ${reason}: an ExternalName Service may only name a host outside the cluster`];
+  const target = q(spec.externalName || "");
+  return [`spec.externalName ${target} ${reason}: an ExternalName Service may only name a host outside the cluster`];
 }
 
 // ---- Ingress ------------------------------------------------------------------------------------------
@@ -255,7 +271,9 @@ export function ingressHostsOf(ingress) {
 export function hostsOverlap(a, b, wildcards = true) {
   if (a === b) return true;
   if (!wildcards) return false;
-  const covers = (wildcard, host) => wildcard.startsWith("*.") && !host.startsWith("*.") && host.slice(host.indexOf(".") + 1) === wildcard.slice(2) && host.includes(".");
+  const covers = (wildcard, host) =>
+    wildcard.startsWith("*.") && !host.startsWith("*.") && host.includes(".") &&
+    host.slice(host.indexOf(".") + 1) === wildcard.slice(2);
   return covers(a, b) || covers(b, a);
 }
 
@@ -278,12 +296,15 @@ export function ingressHostConflicts(ingress, options, namespace, ingresses, ten
     const users = new Set();
     for (const other of others) {
       for (const otherHost of ingressHostsOf(other)) {
-        if (hostsOverlap(host, otherHost, wildcards)) users.add(`namespace ${JSON.stringify(other.metadata.namespace)}` + (otherHost === host ? "" : ` (as ${JSON.stringify(otherHost)})`));
+        if (!hostsOverlap(host, otherHost, wildcards)) continue;
+        users.add(`namespace ${q(other.metadata.namespace)}` + (otherHost === host ? "" : ` (as ${q(otherHost)})`));
       }
     }
     if (users.size) {
-      problems.push(`host ${JSON.stringify(host)} is already used by an Ingress in ${[...users].sort().join(", ")}: an Ingress host belongs to one ` +
-        `namespace${share ? " or tenant" : ""}`);
+      const owner = share ? "namespace or tenant" : "namespace";
+      const where = [...users].sort().join(", ");
+      problems.push(
+        `host ${q(host)} is already used by an Ingress in ${where}: an Ingress host belongs to one ${owner}`);
     }
   }
   return problems;
@@ -302,7 +323,9 @@ export function ingressHostPatterns(options, namespace, tenant) {
   for (const entry of listOption(options, key)) {
     const lower = entry.toLowerCase();
     if (!HOST_PATTERN.test(lower.replace(/\{(tenant|namespace)\}/g, "x"))) {
-      throw new OptionError(key, options[key], `host names or *.domain patterns, optionally with {tenant} or {namespace} (${JSON.stringify(entry)} is not one)`);
+      const expected = "host names or *.domain patterns, optionally with {tenant} or {namespace} " +
+        `(${q(entry)} is not one)`;
+      throw new OptionError(key, options[key], expected);
     }
     if (lower.includes("{tenant}") && !tenant) continue;
     patterns.push(lower.replace(/\{tenant\}/g, tenant).replace(/\{namespace\}/g, namespace));
@@ -326,21 +349,29 @@ export function ingressHostAllowlistProblems(ingress, options, namespace, tenant
   const key = "allowed-ingress-hosts";
   const patterns = ingressHostPatterns(options, namespace, tenant);
   if (patterns === undefined) return [];
-  const allowed = `(allowed: ${patterns.join(", ") || "none"}${tenant ? `, for tenant ${JSON.stringify(tenant)}` : ""}; ${howToSet(key, namespace)})`;
+  const forTenant = tenant ? `, for tenant ${q(tenant)}` : "";
+  const allowed = `(allowed: ${patterns.join(", ") || "none"}${forTenant}; ${howToSet(key, namespace)})`;
   const spec = (ingress && ingress.spec) || {};
   const problems = [];
   const denied = ingressHostsOf(ingress).filter((host) => !patterns.some((pattern) => hostMatches(pattern, host)));
-  if (denied.length) problems.push(`${denied.length === 1 ? "host" : "hosts"} ${quoted(denied)} ${denied.length === 1 ? "is" : "are"} not allowed in namespace ${JSON.stringify(namespace)} ${allowed}`);
+  if (denied.length) {
+    const hosts = listed(denied, "host", "hosts", quoted(denied));
+    problems.push(`${hosts} not allowed in namespace ${q(namespace)} ${allowed}`);
+  }
   (spec.rules || []).forEach((rule, index) => {
-    if (!rule || !rule.host) problems.push(`spec.rules[${index}] has no host, so it takes requests for every host: set one ${allowed}`);
+    if (rule && rule.host) return;
+    problems.push(`spec.rules[${index}] has no host, so it takes requests for every host: set one ${allowed}`);
   });
-  if (spec.defaultBackend) problems.push(`spec.defaultBackend takes requests for every host: use rules with hosts ${allowed}`);
+  if (spec.defaultBackend) {
+    problems.push(`spec.defaultBackend takes requests for every host: use rules with hosts ${allowed}`);
+  }
   return problems;
 }
 
 /** The classes an Ingress names: spec.ingressClassName and the older kubernetes.io/ingress.class annotation. */
 export function ingressClassesOf(ingress) {
-  const classes = [((ingress && ingress.spec) || {}).ingressClassName, (((ingress && ingress.metadata) || {}).annotations || {})["kubernetes.io/ingress.class"]];
+  const annotations = ((ingress && ingress.metadata) || {}).annotations || {};
+  const classes = [((ingress && ingress.spec) || {}).ingressClassName, annotations["kubernetes.io/ingress.class"]];
   return [...new Set(classes.filter((name) => typeof name === "string" && name !== ""))];
 }
 
@@ -355,12 +386,15 @@ export function ingressClassProblems(ingress, options, namespace) {
   const classes = ingressClassesOf(ingress);
   const list = allowed ? `allowed: ${allowed.join(", ")}; ` : "";
   if (!classes.length) {
-    return required ? [`an ingress class is required in namespace ${JSON.stringify(namespace)}: set spec.ingressClassName (${list}require-ingress-class is true)`] : [];
+    if (!required) return [];
+    const why = `${list}require-ingress-class is true`;
+    return [`an ingress class is required in namespace ${q(namespace)}: set spec.ingressClassName (${why})`];
   }
   if (!allowed) return [];
   const denied = classes.filter((name) => !allowed.includes(name));
   if (!denied.length) return [];
-  return [`ingress class ${quoted(denied)} is not allowed in namespace ${JSON.stringify(namespace)} (${list}${howToSet(key, namespace)})`];
+  const how = howToSet(key, namespace);
+  return [`ingress class ${quoted(denied)} is not allowed in namespace ${q(namespace)} (${list}${how})`];
 }
 
 const NGINX = "nginx.ingress.kubernetes.io/";
@@ -369,21 +403,28 @@ const NGINX = "nginx.ingress.kubernetes.io/";
 const RAW_CONFIG = { [NGINX + "auth-proxy-set-headers"]: "CVE-2025-15566" };
 // Values ingress-nginx writes into nginx directives; the CVEs of the injections found in them so far.
 const INJECTABLE = {
-  "auth-url": "CVE-2025-24514", "auth-method": "CVE-2026-1580", "auth-signin": "", "auth-tls-match-cn": "CVE-2025-1097",
-  "auth-tls-error-page": "", "mirror-target": "CVE-2025-1098", "mirror-host": "CVE-2025-1098",
-  "permanent-redirect": "CVE-2023-5044", "temporal-redirect": "", "rewrite-target": "CVE-2026-3288", "app-root": "",
-  "server-alias": "", "proxy-ssl-name": "", "upstream-hash-by": "", "modsecurity-transaction-id": "", "x-forwarded-prefix": "",
+  "auth-url": "CVE-2025-24514", "auth-method": "CVE-2026-1580", "auth-signin": "",
+  "auth-tls-match-cn": "CVE-2025-1097", "auth-tls-error-page": "", "mirror-target": "CVE-2025-1098",
+  "mirror-host": "CVE-2025-1098", "permanent-redirect": "CVE-2023-5044", "temporal-redirect": "",
+  "rewrite-target": "CVE-2026-3288", "app-root": "", "server-alias": "", "proxy-ssl-name": "", "upstream-hash-by": "",
+  "modsecurity-transaction-id": "", "x-forwarded-prefix": "",
 };
 // Characters that end an nginx directive, block or string, or start a comment (CVE-2026-4342); braces only
 // as a regex count ({2}, {1,3}) or a variable (${host}).
 const BREAKOUT = /[\u0000-\u001f\u007f;"'`#]/;
 const SAFE_BRACES = /\{\d+(,\d*)?\}|\$\{[A-Za-z_]\w*\}/g;
 // Directives and files an annotation or path has no business naming (CVE-2021-25745, CVE-2021-25746).
-const FORBIDDEN_WORDS = /_by_lua|load_module|lua_package|\/etc\/(passwd|shadow|group|nginx|ingress-controller)|\/var\/run\/secrets|serviceaccount|\balias\s+\S.*;|\broot\s+\S.*;/i;
+const FORBIDDEN_WORDS = new RegExp([
+  "_by_lua", "load_module", "lua_package", "/etc/(passwd|shadow|group|nginx|ingress-controller)", "/var/run/secrets",
+  "serviceaccount", "\\balias\\s+\\S.*;", "\\broot\\s+\\S.*;",
+].join("|"), "i");
+const SNIPPET = "a snippet is raw nginx configuration, which can read every Secret the controller can " +
+  "(CVE-2021-25742, CVE-2023-5043)";
+const INJECTS = "which can inject nginx configuration";
 
 function unsafeText(text) {
   const character = BREAKOUT.exec(text);
-  if (character) return `the character ${JSON.stringify(character[0])}`;
+  if (character) return `the character ${q(character[0])}`;
   return /[{}]/.test(text.replace(SAFE_BRACES, "")) ? "a brace" : undefined;
 }
 
@@ -407,22 +448,30 @@ export function riskyIngressProblems(ingress, options, namespace) {
     if (allowed.includes(key)) continue;
     const value = String(annotations[key]);
     const name = key.slice(key.indexOf("/") + 1);
+    const injectable = key.startsWith(NGINX) && Object.prototype.hasOwnProperty.call(INJECTABLE, name);
     if (/-snippets?$/.test(name)) {
-      problems.push(`annotation ${key} is not allowed: a snippet is raw nginx configuration, which can read every Secret the controller can (CVE-2021-25742, CVE-2023-5043) ${hint}`);
-    } else if (RAW_CONFIG[key] || denied.includes(key)) {
-      problems.push(`annotation ${key} is not allowed${RAW_CONFIG[key] ? `: it inserts nginx configuration this policy cannot check (${RAW_CONFIG[key]})` : " (denied-ingress-annotations)"} ${hint}`);
-    } else if (key.startsWith(NGINX) && Object.prototype.hasOwnProperty.call(INJECTABLE, name) && unsafeText(value)) {
+      problems.push(`annotation ${key} is not allowed: ${SNIPPET} ${hint}`);
+    } else if (RAW_CONFIG[key]) {
+      const why = `it inserts nginx configuration this policy cannot check (${RAW_CONFIG[key]})`;
+      problems.push(`annotation ${key} is not allowed: ${why} ${hint}`);
+    } else if (denied.includes(key)) {
+      problems.push(`annotation ${key} is not allowed (denied-ingress-annotations) ${hint}`);
+    } else if (injectable && unsafeText(value)) {
       const cve = INJECTABLE[name] ? ` (${INJECTABLE[name]})` : "";
-      problems.push(`annotation ${key} holds ${unsafeText(value)}, which can inject nginx configuration${cve} ${hint}`);
-    } else if (key.startsWith(NGINX) && (FORBIDDEN_WORDS.test(value) || /[\r\n]/.test(value))) {
-      problems.push(`annotation ${key} holds ${/[\r\n]/.test(value) ? "a line break" : JSON.stringify(FORBIDDEN_WORDS.exec(value)[0])}, which can inject nginx configuration (CVE-2021-25746) ${hint}`);
+      problems.push(`annotation ${key} holds ${unsafeText(value)}, ${INJECTS}${cve} ${hint}`);
+    } else if (key.startsWith(NGINX)) {
+      const word = FORBIDDEN_WORDS.exec(value);
+      const found = /[\r\n]/.test(value) ? "a line break" : word ? q(word[0]) : undefined;
+      if (found) problems.push(`annotation ${key} holds ${found}, ${INJECTS} (CVE-2021-25746) ${hint}`);
     }
   }
   ((ingress && ingress.spec) || {}).rules?.forEach((rule, r) => {
     (((rule || {}).http || {}).paths || []).forEach((entry, p) => {
       const path = String((entry || {}).path || "");
-      const reason = unsafeText(path) || (FORBIDDEN_WORDS.test(path) ? JSON.stringify(FORBIDDEN_WORDS.exec(path)[0]) : undefined);
-      if (reason) problems.push(`spec.rules[${r}].http.paths[${p}].path holds ${reason}, which can inject nginx configuration (CVE-2021-25748, CVE-2026-24512)`);
+      const word = FORBIDDEN_WORDS.exec(path);
+      const reason = unsafeText(path) || (word ? q(word[0]) : undefined);
+      const cves = "(CVE-2021-25748, CVE-2026-24512)";
+      if (reason) problems.push(`spec.rules[${r}].http.paths[${p}].path holds ${reason}, ${INJECTS} ${cves}`);
     });
   });
   return problems;
@@ -432,7 +481,8 @@ export function riskyIngressProblems(ingress, options, namespace) {
 
 const MANAGED_BY = "endpointslice.kubernetes.io/managed-by";
 // The control plane's own managers: the apiserver (the kubernetes Service's endpoints) and the
-// kube-controller-manager, under its own name or per-controller service accounts (--use-service-account-credentials).
+// kube-controller-manager, under its own name or per-controller service accounts
+// (--use-service-account-credentials).
 export const ENDPOINT_MANAGERS = [
   "system:apiserver", "system:kube-controller-manager",
   "system:serviceaccount:kube-system:endpoint-controller",
@@ -452,12 +502,16 @@ export function endpointAddressesOf(object) {
   if (!object) return found;
   if (object.kind === "EndpointSlice") {
     (object.endpoints || []).forEach((endpoint, e) => {
-      (endpoint.addresses || []).forEach((address, a) => found.push({ field: `endpoints[${e}].addresses[${a}]`, address, targetRef: endpoint.targetRef }));
+      (endpoint.addresses || []).forEach((address, a) => {
+        found.push({ field: `endpoints[${e}].addresses[${a}]`, address, targetRef: endpoint.targetRef });
+      });
     });
   } else {
     (object.subsets || []).forEach((subset, s) => {
       for (const list of ["addresses", "notReadyAddresses"]) {
-        (subset[list] || []).forEach((entry, a) => found.push({ field: `subsets[${s}].${list}[${a}]`, address: entry.ip, targetRef: entry.targetRef }));
+        (subset[list] || []).forEach((entry, a) => {
+          found.push({ field: `subsets[${s}].${list}[${a}]`, address: entry.ip, targetRef: entry.targetRef });
+        });
       }
     });
   }
@@ -478,7 +532,8 @@ export function endpointProblems(object, options, namespace) {
   if (CONTROL_PLANE_MANAGERS.includes(manager)) {
     problems.push(`label ${MANAGED_BY}=${manager} is the control plane's, and only it may set it`);
   }
-  if (object && object.kind === "EndpointSlice" && object.addressType === "FQDN" && (object.endpoints || []).length) {
+  const fqdn = object && object.kind === "EndpointSlice" && object.addressType === "FQDN";
+  if (fqdn && (object.endpoints || []).length) {
     problems.push("addressType FQDN is not allowed: hand-made EndpointSlices may only hold IP addresses");
     return problems;
   }
@@ -486,12 +541,15 @@ export function endpointProblems(object, options, namespace) {
   for (const { field, address, targetRef } of endpointAddressesOf(object)) {
     if (!inCIDRs(address, ranges)) denied.push(`${address} (${field})`);
     if (targetRef && targetRef.namespace && targetRef.namespace !== namespace) {
-      problems.push(`${field}.targetRef names ${targetRef.kind || "an object"} ${targetRef.namespace}/${targetRef.name || ""} in another namespace`);
+      const target = `${targetRef.kind || "an object"} ${targetRef.namespace}/${targetRef.name || ""}`;
+      problems.push(`${field}.targetRef names ${target} in another namespace`);
     }
   }
   if (denied.length) {
-    problems.unshift(`${denied.length === 1 ? "address" : "addresses"} ${denied.join(", ")} ${denied.length === 1 ? "is" : "are"} not allowed: hand-made endpoints can carry a Service's ` +
-      `traffic into other namespaces (CVE-2021-25740) (allowed: ${allowedText(options, key)}; ${howToSet(key, namespace)})`);
+    const addresses = listed(denied, "address", "addresses", denied.join(", "));
+    problems.unshift(`${addresses} not allowed: hand-made endpoints can ` +
+      `carry a Service's traffic into other namespaces (CVE-2021-25740) (allowed: ${allowedText(options, key)}; ` +
+      `${howToSet(key, namespace)})`);
   }
   return problems;
 }

@@ -7,6 +7,7 @@ import { OptionError, booleanOption, hasOption, listOption, parseQuantity, quant
 import { containersOf, podSpecOf } from "./workloads.js";
 import { howToSet } from "./network.js";
 
+const q = (value) => JSON.stringify(value);
 const LEGACY_CLASS = "volume.beta.kubernetes.io/storage-class";
 
 /**
@@ -21,12 +22,15 @@ export function claimsOf(object) {
   if (object.kind === "StatefulSet") {
     (spec.volumeClaimTemplates || []).forEach((template, index) => {
       const metadata = (template && template.metadata) || {};
-      claims.push({ where: `volumeClaimTemplate ${JSON.stringify(metadata.name || String(index))}`, metadata, spec: (template && template.spec) || {} });
+      const where = `volumeClaimTemplate ${q(metadata.name || String(index))}`;
+      claims.push({ where, metadata, spec: (template && template.spec) || {} });
     });
   }
   for (const volume of (podSpecOf(object) || {}).volumes || []) {
     const template = volume && volume.ephemeral && volume.ephemeral.volumeClaimTemplate;
-    if (template) claims.push({ where: `ephemeral volume ${JSON.stringify(volume.name)}`, metadata: template.metadata || {}, spec: template.spec || {} });
+    if (!template) continue;
+    const where = `ephemeral volume ${q(volume.name)}`;
+    claims.push({ where, metadata: template.metadata || {}, spec: template.spec || {} });
   }
   return claims;
 }
@@ -55,10 +59,14 @@ export function storageClassProblems(object, options, namespace) {
   const problems = [];
   for (const claim of claimsOf(object)) {
     const name = storageClassOf(claim);
-    if (name === "") {
-      if (required) problems.push(prefixed(claim.where, `a storage class is required in namespace ${JSON.stringify(namespace)}: set spec.storageClassName (${list}require-storage-class is true)`));
-    } else if (allowed && !allowed.includes(name)) {
-      problems.push(prefixed(claim.where, `storage class ${JSON.stringify(name)} is not allowed in namespace ${JSON.stringify(namespace)} (${list}${howToSet(key, namespace)})`));
+    if (name === "" && required) {
+      const why = `${list}require-storage-class is true`;
+      const message = `a storage class is required in namespace ${q(namespace)}: set spec.storageClassName (${why})`;
+      problems.push(prefixed(claim.where, message));
+    } else if (name !== "" && allowed && !allowed.includes(name)) {
+      const how = `${list}${howToSet(key, namespace)}`;
+      const message = `storage class ${q(name)} is not allowed in namespace ${q(namespace)} (${how})`;
+      problems.push(prefixed(claim.where, message));
     }
   }
   return problems;
@@ -80,8 +88,10 @@ export function pvcSizeProblems(object, options, namespace) {
       if (size === undefined) continue;
       const bytes = parseQuantity(size);
       if (bytes === undefined || bytes > max) {
-        const why = bytes === undefined ? "is not a quantity" : `is over the maximum of ${options[key].trim()} in namespace ${JSON.stringify(namespace)}`;
-        problems.push(prefixed(claim.where, `resources.${kind}.storage ${JSON.stringify(String(size))} ${why} (${howToSet(key, namespace)})`));
+        const over = `is over the maximum of ${options[key].trim()} in namespace ${q(namespace)}`;
+        const why = bytes === undefined ? "is not a quantity" : over;
+        const field = `resources.${kind}.storage ${q(String(size))}`;
+        problems.push(prefixed(claim.where, `${field} ${why} (${howToSet(key, namespace)})`));
       }
     }
   }
@@ -101,12 +111,13 @@ export function hostPathPrefixesOption(options) {
   const key = "allowed-host-paths";
   return listOption(options, key).map((entry) => {
     const path = cleanHostPath(entry);
-    if (path === undefined) throw new OptionError(key, options[key], `absolute paths such as /var/log (${JSON.stringify(entry)} is not one)`);
+    const expected = `absolute paths such as /var/log (${q(entry)} is not one)`;
+    if (path === undefined) throw new OptionError(key, options[key], expected);
     return path;
   });
 }
 
-/** Whether `path` is one of `prefixes` or below one, a path segment at a time (/var/log covers /var/log/app, not /var/logs). */
+/** Whether `path` is one of `prefixes` or below one, by segment (/var/log covers /var/log/app, not /var/logs). */
 export function underHostPaths(path, prefixes) {
   const clean = cleanHostPath(path);
   if (clean === undefined) return false;
@@ -131,7 +142,8 @@ export function hostPathProblems(object, options, namespace) {
     for (const field of ["hostPath", "local"]) {
       const path = (spec[field] || {}).path;
       if (spec[field] && !underHostPaths(path, prefixes)) {
-        problems.push(`spec.${field}.path ${JSON.stringify(path || "")} is not allowed: a PersistentVolume on a node path gives whoever claims it the node's files ${allowed}`);
+        const why = "a PersistentVolume on a node path gives whoever claims it the node's files";
+        problems.push(`spec.${field}.path ${q(path || "")} is not allowed: ${why} ${allowed}`);
       }
     }
     return problems;
@@ -141,19 +153,22 @@ export function hostPathProblems(object, options, namespace) {
   const hostPaths = (spec.volumes || []).filter((volume) => volume && volume.hostPath);
   const denied = hostPaths.filter((volume) => !underHostPaths(volume.hostPath.path, prefixes));
   if (denied.length) {
-    const list = denied.map((volume) => `${JSON.stringify(volume.name)} (${volume.hostPath.path})`).join(", ");
-    problems.push(`hostPath ${denied.length === 1 ? "volume" : "volumes"} ${list} ${denied.length === 1 ? "is" : "are"} not allowed: they mount the node's files ${allowed}`);
+    const list = denied.map((volume) => `${q(volume.name)} (${volume.hostPath.path})`).join(", ");
+    const volumes = denied.length === 1 ? `volume ${list} is` : `volumes ${list} are`;
+    problems.push(`hostPath ${volumes} not allowed: they mount the node's files ${allowed}`);
   }
   if (readOnly) {
     const names = new Set(hostPaths.filter((volume) => !denied.includes(volume)).map((volume) => volume.name));
     const writable = [];
     for (const container of containersOf(spec)) {
       for (const mount of container.volumeMounts || []) {
-        if (names.has(mount.name) && mount.readOnly !== true) writable.push(`${JSON.stringify(mount.name)} in container ${JSON.stringify(container.name)}`);
+        if (!names.has(mount.name) || mount.readOnly === true) continue;
+        writable.push(`${q(mount.name)} in container ${q(container.name)}`);
       }
     }
     if (writable.length) {
-      problems.push(`hostPath volume mounts ${writable.join(", ")} must set readOnly: true (host-path-read-only is true; ${howToSet("host-path-read-only", namespace)})`);
+      const why = `host-path-read-only is true; ${howToSet("host-path-read-only", namespace)}`;
+      problems.push(`hostPath volume mounts ${writable.join(", ")} must set readOnly: true (${why})`);
     }
   }
   return problems;

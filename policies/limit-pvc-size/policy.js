@@ -4,7 +4,8 @@ import { isExempt, judgeChange, namespaceOf, pvcSizeProblems, readOptions } from
 
 const options = readOptions(get, request, ["max-pvc-size"]);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (object) => pvcSizeProblems(object, options, namespaceOf(request)));
+  const check = (object) => pvcSizeProblems(object, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

@@ -4,7 +4,8 @@ import { endpointProblems, isEndpointManager, isExempt, judgeChange, namespaceOf
 
 const options = readOptions(get, request, ["allowed-endpoint-cidrs"]);
 if (!isExempt(request, options) && !isEndpointManager((request.userInfo || {}).username || "", options)) {
-  const { denial, warnings } = judgeChange(request, (object) => endpointProblems(object, options, namespaceOf(request)));
+  const check = (object) => endpointProblems(object, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

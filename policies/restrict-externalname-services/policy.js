@@ -6,7 +6,8 @@ const options = readOptions(get, request, ["disallow-externalname-services"]);
 if (!isExempt(request, options)) {
   // `<service>.<namespace>` reaches another namespace through the DNS search path only if that namespace exists.
   const namespaceExists = (name) => get("Namespace", "v1", name) !== undefined;
-  const { denial, warnings } = judgeChange(request, (service) => externalNameProblems(service, options, namespaceOf(request), namespaceExists));
+  const check = (service) => externalNameProblems(service, options, namespaceOf(request), namespaceExists);
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

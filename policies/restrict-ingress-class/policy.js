@@ -4,7 +4,8 @@ import { ingressClassProblems, isExempt, judgeChange, namespaceOf, readOptions }
 
 const options = readOptions(get, request, ["allowed-ingress-classes", "require-ingress-class"]);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (ingress) => ingressClassProblems(ingress, options, namespaceOf(request)));
+  const check = (ingress) => ingressClassProblems(ingress, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

@@ -4,7 +4,8 @@ import { isExempt, judgeChange, namespaceOf, readOptions, serviceTypeProblems } 
 
 const options = readOptions(get, request, ["allowed-service-types"]);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (service) => serviceTypeProblems(service, options, namespaceOf(request)));
+  const check = (service) => serviceTypeProblems(service, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

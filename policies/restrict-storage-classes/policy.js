@@ -4,7 +4,8 @@ import { isExempt, judgeChange, namespaceOf, readOptions, storageClassProblems }
 
 const options = readOptions(get, request, ["allowed-storage-classes", "require-storage-class"]);
 if (!isExempt(request, options)) {
-  const { denial, warnings } = judgeChange(request, (object) => storageClassProblems(object, options, namespaceOf(request)));
+  const check = (object) => storageClassProblems(object, options, namespaceOf(request));
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }

@@ -11,7 +11,8 @@ if (!isExempt(request, options)) {
     if (!(name in tenants)) tenants[name] = tenantOf(get("Namespace", "v1", name));
     return tenants[name];
   };
-  const { denial, warnings } = judgeChange(request, (ingress) => ingressHostConflicts(ingress, options, namespaceOf(request), ingresses, tenantOfNamespace));
+  const check = (ingress) => ingressHostConflicts(ingress, options, namespaceOf(request), ingresses, tenantOfNamespace);
+  const { denial, warnings } = judgeChange(request, check);
   for (const warning of warnings) warn(warning);
   if (denial) deny(denial);
 }
