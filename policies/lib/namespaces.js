@@ -134,7 +134,7 @@ export function protectedNamespaceChanges(request, options) {
     ...changedKeys("annotation", before.annotations || {}, after.annotations || {}, prefixes),
   ];
   if (!changes.length) return [];
-  return [`${subjectOf(request)}: ${changes.join(", ")}: labels and annotations starting with ${prefixes.join(", ")} are the platform team's; tenants may not add, change or remove them (exempt-users and exempt-groups may)`];
+  return [`${subjectOf(request)}: ${changes.join(", ")}: labels and annotations starting with ${prefixes.join(", ")} are the platform team's: tenants may not add, change or remove them (ask a user of the exempt-users or exempt-groups options)`];
 }
 
 const CONNECT_VERBS = { exec: "kubectl exec", attach: "kubectl attach", portforward: "kubectl port-forward" };
@@ -151,7 +151,7 @@ export function protectedExec(request, options) {
   if (!listed && !booleanOption(options, "exec-protected", false)) return [];
   if (request.subResource === "portforward" && !booleanOption(options, "exec-protected-port-forward", false)) return [];
   const why = listed ? "listed in the exec-protected-namespaces option" : `${PREFIX}exec-protected`;
-  return [`${verb} into pod ${namespace}/${request.name} is not allowed: namespace "${namespace}" is protected (${why}); debug through logs and metrics, or ask a user in exempt-users or exempt-groups`];
+  return [`${verb} into pod ${namespace}/${request.name} is not allowed: namespace "${namespace}" is protected (${why}); debug through logs and metrics, or ask a user of the exempt-users or exempt-groups options`];
 }
 
 /**
@@ -168,7 +168,7 @@ export function protectedDeletion(request, options) {
   if (!listed && !marked) return [];
   const where = request.namespace && kind !== "Namespace" ? ` in namespace "${request.namespace}"` : "";
   const why = marked
-    ? `its ${marked.slice(0, -1)} ${PROTECTED_KEY}: "true"; remove it first if the deletion is intended`
-    : "listed in the protected-namespaces option";
-  return [`${subjectOf(request)}${where} is protected from deletion (${why}), or ask a user in exempt-users or exempt-groups`];
+    ? `its ${marked.slice(0, -1)} ${PROTECTED_KEY}: "true"); remove it first if the deletion is intended, or`
+    : "listed in the protected-namespaces option);";
+  return [`${subjectOf(request)}${where} is protected from deletion (${why} ask a user of the exempt-users or exempt-groups options`];
 }

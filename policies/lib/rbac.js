@@ -83,8 +83,8 @@ export function privilegedBinding(request, options) {
   const namespace = (binding.metadata || {}).namespace || request.namespace || "";
   const refused = (binding.subjects || []).map((subject) => subjectName(subject, namespace)).filter((name) => !allowed.includes(name));
   if (!refused.length) return [];
-  const where = namespace ? ` on the namespace ${JSON.stringify(namespace)}` : "";
-  return [`${subjectOf(request)}: binding ClusterRole ${JSON.stringify(roleRef.name)} to ${refused.join(", ")} is not allowed (allowed subjects: ${allowed.join(", ") || "none"}; set ${PREFIX}rolebinding-allowed-subjects${where}, or bind a narrower role)`];
+  const perNamespace = namespace ? `, per namespace the annotation ${PREFIX}rolebinding-allowed-subjects` : "";
+  return [`${subjectOf(request)}: binding ClusterRole ${JSON.stringify(roleRef.name)} to ${refused.join(", ")} is not allowed (allowed subjects: ${allowed.join(", ") || "none"}, the rolebinding-allowed-subjects option${perNamespace}); bind a narrower role`];
 }
 
 /**
