@@ -82,8 +82,8 @@ export function allowedRegistries(images, registries) {
 }
 
 /**
- * The message of the allowed-registries policy for `sources` (see imageSourcesOf) not from the registries of
- * the `allowed-registries` option (per namespace; DEFAULT_REGISTRIES when unset).
+ * The denial (one message, or none) of the allowed-registries policy for `sources` (see imageSourcesOf) not from the
+ * registries of the `allowed-registries` option (per namespace; DEFAULT_REGISTRIES when unset).
  */
 export function registryViolations(request, options, sources) {
   const registries = listOption(options, "allowed-registries", DEFAULT_REGISTRIES);
@@ -97,10 +97,10 @@ export function registryViolations(request, options, sources) {
 }
 
 /**
- * The message of the disallow-latest-tag policy for `sources`: images without a tag (which
- * pull "latest") or with a tag of `disallowed-image-tags` (default latest) and, with `require-image-digest`
- * true, images not pinned by a digest. An image pinned by a well-formed digest is fine whatever its tag:
- * the digest is what the runtime pulls.
+ * The denial (one message, or none) of the disallow-latest-tag policy for `sources`: images without a tag (which pull
+ * "latest") or with a tag of `disallowed-image-tags` (default latest) and, with `require-image-digest` true, images not
+ * pinned by a digest. An image pinned by a well-formed digest is fine whatever its tag: the digest is what the runtime
+ * pulls.
  */
 export function tagViolations(request, options, sources) {
   const tags = listOption(options, "disallowed-image-tags", ["latest"]);
@@ -126,8 +126,8 @@ export function defaultPullPolicy(image) {
 }
 
 /**
- * The message of the require-image-pull-policy policy for `sources` whose (explicit or defaulted) pull policy
- * is not Always; none when the namespace's `allow-cached-images` option is true.
+ * The denial (one message, or none) of the require-image-pull-policy policy for `sources` whose (explicit or defaulted)
+ * pull policy is not Always; none when the namespace's `allow-cached-images` option is true.
  */
 export function pullPolicyViolations(request, options, sources) {
   if (booleanOption(options, "allow-cached-images", false)) return [];

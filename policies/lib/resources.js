@@ -78,10 +78,10 @@ function entryProblems(entry, required, maxima, pod, found) {
 }
 
 /**
- * The message of the require-resources policy: init and regular containers without the
- * requests and limits of `required-resources` (pod-level resources count for every container), amounts above
- * the `max-cpu-request`, `max-memory-request`, `max-cpu-limit`, `max-memory-limit` options (all per
- * namespace), and requests above limits. On UPDATE (a resize too) only changed containers are judged.
+ * The denial (one message, or none) of the require-resources policy: init and regular containers without the requests
+ * and limits of `required-resources` (pod-level resources count for every container), amounts above the
+ * `max-cpu-request`, `max-memory-request`, `max-cpu-limit`, `max-memory-limit` options (all per namespace), and
+ * requests above limits. On UPDATE (a resize too) only changed containers are judged.
  */
 export function resourceViolations(request, options) {
   const spec = podSpecOf(request.object);
@@ -119,9 +119,9 @@ export function replicasGrow(request) {
 }
 
 /**
- * The message of the limit-replicas policy: a Deployment, StatefulSet, ReplicaSet or
- * ReplicationController (or its scale subresource) with more replicas, or an autoscaler with a higher
- * maxReplicas, than the `max-replicas` option (per namespace; DEFAULT_MAX_REPLICAS when unset).
+ * The denial (one message, or none) of the limit-replicas policy: a Deployment, StatefulSet, ReplicaSet or
+ * ReplicationController (or its scale subresource) with more replicas, or an autoscaler with a higher maxReplicas, than
+ * the `max-replicas` option (per namespace; DEFAULT_MAX_REPLICAS when unset).
  */
 export function replicaViolations(request, options) {
   const max = numberOption(options, "max-replicas", DEFAULT_MAX_REPLICAS, 0);

@@ -141,10 +141,9 @@ function placementProblems(spec, pool) {
 }
 
 /**
- * The message of the restrict-node-pool policy: tolerations other than the namespace's node
- * pool's (`node-pool`, `key=value`) and the `allowed-toleration-keys`; a nodeSelector or required node
- * affinity on the pool's key naming another value. On UPDATE only added tolerations and changed placement
- * are judged.
+ * The denial (one message, or none) of the restrict-node-pool policy: tolerations other than the namespace's node
+ * pool's (`node-pool`, `key=value`) and the `allowed-toleration-keys`; a nodeSelector or required node affinity on the
+ * pool's key naming another value. On UPDATE only added tolerations and changed placement are judged.
  */
 export function nodePoolViolations(request, options) {
   const spec = podSpecOf(request.object);
@@ -184,9 +183,9 @@ export function withNodePool(request, options) {
 }
 
 /**
- * The message of the disallow-node-name policy: a spec.nodeName set (or changed) in a pod or
- * pod template, unless the namespace's `allow-node-name` option is true. The control plane (a kubelet's
- * mirror pods) is not judged.
+ * The denial (one message, or none) of the disallow-node-name policy: a spec.nodeName set (or changed) in a pod or pod
+ * template, unless the namespace's `allow-node-name` option is true. The control plane (a kubelet's mirror pods) is not
+ * judged.
  */
 export function nodeNameViolations(request, options) {
   if (isControlPlane(request) || booleanOption(options, "allow-node-name", false)) return [];
