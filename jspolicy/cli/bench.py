@@ -62,7 +62,7 @@ def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "bench",
         help="benchmark policy evaluation in-process",
-        description="Evaluate four workloads in-process (no HTTP) and print evaluations/s and p50/p95/p99.",
+        description="Evaluate six workloads in-process (no HTTP) and print evaluations/s and p50/p95/p99.",
     )
     parser.add_argument("--iterations", type=int, default=5000, help="timed evaluations per scenario")
     parser.add_argument("--warmup", type=int, default=500, help="untimed evaluations first")
@@ -87,6 +87,13 @@ def add_parser(commands: Any) -> None:
         help="latency a policy adds to a local kube-apiserver's admission (builds it the first time)",
     )
     apiserver.add_argument("--requests", type=int, default=500, help="timed requests per configuration")
+    apiserver.add_argument(
+        "--library",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="then also with these guardrail library policies installed at once ('all': every one)",
+    )
     webhook = parser.add_argument_group("webhook load (--webhook)")
     webhook.add_argument("--webhook", action="store_true", help="HTTPS load on the webhook instead (see docs)")
     webhook.add_argument("--target", help="a running server's URL (default: start one)")
@@ -94,6 +101,12 @@ def add_parser(commands: Any) -> None:
     webhook.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels")
     webhook.add_argument("--duration", type=float, default=5.0, help="seconds of load per level and path")
     webhook.add_argument("--workers", type=int, default=0, help="server workers (default: CPU count)")
+    webhook.add_argument(
+        "--policy",
+        default=webhook_bench.DEFAULT_POLICY,
+        metavar="NAME",
+        help="the guardrail library policy to load (a directory of policies/; default %(default)s)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -117,7 +130,12 @@ def _cluster(pod: Mapping[str, Any]) -> MemoryCluster:
     namespace = pod["metadata"]["namespace"]
     return MemoryCluster(
         [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"team": "shop"}}},
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                # The pod-security policy reads its level from these labels, as the API server's admission does.
+                "metadata": {"name": namespace, "labels": {"team": "shop", **RESTRICTED_LABELS}},
+            },
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "checkout", "namespace": namespace}},
             {
                 "apiVersion": "v1",
@@ -130,6 +148,10 @@ def _cluster(pod: Mapping[str, Any]) -> MemoryCluster:
 
 
 Scenario = tuple[str, JsPolicy, PolicyProgram]
+RESTRICTED_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
 
 
 def _inline(name: str, policy: JsPolicy) -> Scenario:
@@ -137,12 +159,14 @@ def _inline(name: str, policy: JsPolicy) -> Scenario:
 
 
 def scenarios(bundled: bool = False) -> list[Scenario]:
-    """The four workloads; ``bundled`` adds the baseline policy bundled from its npm package's source
+    """The six workloads; ``bundled`` adds the baseline policy bundled from its npm package's source
     (policies/pod-security-baseline/policy.js importing policies/lib), next to the same policy inline."""
     baseline = _library_policy("pod-security-baseline/policy.yaml")
     chosen = [
         _inline("trivial allow", _policy("trivial-allow.bench.jspolicy.com", "allow();")),
         _inline("pod security baseline, 3 KB pod", baseline),
+        _inline("pod security restricted", _library_policy("pod-security-restricted/policy.yaml")),
+        _inline("pod security by namespace label", _library_policy("pod-security/policy.yaml")),
         _inline("three get() calls", _policy("three-gets.bench.jspolicy.com", THREE_GETS)),
         _inline("mutating (label + annotation)", _policy("mutate.bench.jspolicy.com", MUTATE, "Mutating")),
     ]

@@ -27,10 +27,11 @@ from jspolicy.admission.request import build_request
 from jspolicy.cli.loadgen import LoadResult, run_load
 from jspolicy.cli.session import CliError
 from jspolicy.cli.workloads import bench_pod
+from jspolicy.deploy import library
 from jspolicy.resources.kinds import KindRegistry
 from jspolicy.service.config import available_cpus
 
-POLICY = "pod-security-baseline.library.jspolicy.com"
+DEFAULT_POLICY = "pod-security-baseline"  # a directory of the guardrail library (policies/)
 
 
 def _free_port() -> int:
@@ -39,11 +40,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_server(directory: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+def _start_server(directory: Path, workers: int, library_policy: str) -> tuple[subprocess.Popen[bytes], int]:
     policies = directory / "policies"
     policies.mkdir()
-    source = resources.files("jspolicy.library").joinpath("pod-security-baseline/policy.yaml")
-    (policies / "pss.yaml").write_text(source.read_text("utf-8"))
+    source = resources.files("jspolicy.library").joinpath(f"{library_policy}/policy.yaml")
+    if not source.is_file():
+        raise CliError(f"--policy: the guardrail library has no policy {library_policy}")
+    (policies / "policy.yaml").write_text(source.read_text("utf-8"))
     port, health = _free_port(), _free_port()
     command = [
         sys.executable, "-m", "jspolicy", "--log-level", "WARNING", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -74,11 +77,11 @@ def _target(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 443
 
 
-def _check_target(host: str, port: int, ca: str, body: bytes) -> None:
+def _check_target(host: str, port: int, ca: str, body: bytes, policy: str) -> None:
     """Both measured paths must really answer: a server without --bench-floor or the
     library policy would answer every request with a coded error, and look fast."""
     context = ssl.create_default_context(cafile=ca)
-    for path in (f"/policy/{POLICY}", "/floor"):
+    for path in (f"/policy/{policy}", "/floor"):
         request = urllib.request.Request(f"https://{host}:{port}{path}", data=body,
                                          headers={"Content-Type": "application/json"})  # fmt: skip
         try:
@@ -89,7 +92,7 @@ def _check_target(host: str, port: int, ca: str, body: bytes) -> None:
         if status.get("code") not in (200, 403):
             raise CliError(
                 f"--target answers {path} with {status.get('code')} ({status.get('message')}); serve it with "
-                "--bench-floor and the library's pod-security-baseline policy"
+                f"--bench-floor and the library's {policy} policy"
             )
 
 
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     request = build_request(KindRegistry.builtin(), "CREATE", bench_pod())
     body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
     workers = args.workers or available_cpus()
+    policy = library.policy_name(args.policy)
     directory = Path(tempfile.mkdtemp(prefix="jspolicy-bench-"))
     process = None
     try:
@@ -105,16 +109,16 @@ def run(args: argparse.Namespace) -> int:
             host, port, ca = *_target(args.target), args.ca
             if not ca:
                 raise CliError("--target needs --ca (the server's ca.crt)")
-            _check_target(host, port, ca, body)
+            _check_target(host, port, ca, body, policy)
         else:
-            process, port = _start_server(directory, workers)
+            process, port = _start_server(directory, workers, args.policy)
             host, ca = "127.0.0.1", str(directory / "certs" / "ca.crt")
         results: list[tuple[LoadResult, LoadResult]] = []
         for level in levels:
-            run_load(host, port, f"/policy/{POLICY}", body, level, 1.0, ca)  # warm up
-            policy = run_load(host, port, f"/policy/{POLICY}", body, level, args.duration, ca)
+            run_load(host, port, f"/policy/{policy}", body, level, 1.0, ca)  # warm up
+            loaded = run_load(host, port, f"/policy/{policy}", body, level, args.duration, ca)
             floor = run_load(host, port, "/floor", body, level, args.duration, ca)
-            results.append((policy, floor))
+            results.append((loaded, floor))
     finally:
         if process is not None:
             process.terminate()
@@ -125,15 +129,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     where = args.target or f"jspolicy serve, {workers} workers"
     generator = "wrk" if results[0][0].generator == "wrk" else "a Python asyncio client (install wrk for less load)"
-    print(f"jspolicy bench --webhook: {POLICY} on a {len(body)}-byte AdmissionReview, {where}, "
+    print(f"jspolicy bench --webhook: {policy} on a {len(body)}-byte AdmissionReview, {where}, "
           f"{args.duration:g} s per level, load from {generator} in a separate process\n")  # fmt: skip
     print(f"{'CONCURRENCY':<12}{'PATH':<8}{'REQ/S':>9}{'P50 ms':>9}{'P95 ms':>9}{'P99 ms':>9}{'ERRORS':>8}")
-    for policy, floor in results:
-        for label, r in (("policy", policy), ("floor", floor)):
+    for loaded, floor in results:
+        for label, r in (("policy", loaded), ("floor", floor)):
             print(f"{r.concurrency:<12}{label:<8}{r.per_second:>9.0f}{r.p50_ms:>9.2f}{r.p95_ms:>9.2f}"
                   f"{r.p99_ms:>9.2f}{r.errors:>8}")  # fmt: skip
     print()
-    for policy, floor in results:
-        ratio = floor.per_second / policy.per_second if policy.per_second else float("inf")
-        print(f"concurrency {policy.concurrency}: the floor serves {ratio:.2f}x the policy's requests/s")
+    for loaded, floor in results:
+        ratio = floor.per_second / loaded.per_second if loaded.per_second else float("inf")
+        print(f"concurrency {loaded.concurrency}: the floor serves {ratio:.2f}x the policy's requests/s")
     return 0

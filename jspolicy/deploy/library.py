@@ -35,6 +35,11 @@ def available() -> list[str]:
     return sorted(entry.name for entry in _root().iterdir() if entry.is_dir() and entry.joinpath(POLICY_FILE).is_file())
 
 
+def policy_name(name: str) -> str:
+    """The JsPolicy name of the library policy in ``policies/<name>/``."""
+    return f"{name}.library.jspolicy.com"
+
+
 def objects(names: Iterable[str], options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The RBAC, then the JsPolicies, of ``names`` (in the order given, each once), after the options ConfigMap.
 

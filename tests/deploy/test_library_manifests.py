@@ -59,7 +59,10 @@ def test_library_only_prints_just_the_policies_and_the_options() -> None:
     result = manifests("--library", "pod-security-baseline", "pod-security-baseline", "--library-only",
                        "--library-option", "allowed-registries=ghcr.io/acme, registry.example.com")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    config_map, policy = documents(result.stdout)
+    config_map, *rbac, policy = documents(result.stdout)
+    assert [o["kind"] for o in rbac] == (
+        ["ClusterRole"] if (ROOT / "policies/pod-security-baseline/rbac.yaml").is_file() else []
+    )
     assert (config_map["kind"], config_map["metadata"]["namespace"], config_map["metadata"]["name"]) == (
         "ConfigMap", "jspolicy", "jspolicy-guardrails")  # fmt: skip
     assert config_map["data"] == {"allowed-registries": "ghcr.io/acme, registry.example.com"}
