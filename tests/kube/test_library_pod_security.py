@@ -12,39 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-
 from jspolicy.controlplane.plane import ControlPlane
-from tests.kube.jspolicy_server import (
-    ROOT,
-    Replica,
-    get_json,
-    install_crds,
-    lease_holder,
-    remove_everything,
-    start_replica,
-    wait_for,
-)
+from tests.kube import test_e2e
+from tests.kube.jspolicy_server import ROOT, Replica, get_json, wait_for
 from tests.kube.test_e2e import apply_policy, namespace, owned_configurations
 
+server = test_e2e.server  # the fixture: a jspolicy serve as the cluster's webhook, as test_e2e starts it
 LIBRARY = ROOT / "policies"
 PRIVILEGED = {"privileged": True}
 # Baseline allows it; restricted does not (no allowPrivilegeEscalation, capabilities, runAsNonRoot or seccomp).
 PLAIN: dict[str, Any] = {}
 RESTRICTED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
               "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def server(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    install_crds(control_plane)
-    replica = start_replica(control_plane, tmp_path_factory.mktemp("pss"), "pss-a")
-    wait_for(lambda: lease_holder(control_plane) == "pss-a", what="leader lease")
-    wait_for(lambda: (get_json(control_plane, "validatingwebhookconfiguration", "jspolicy") or {}).get("webhooks"),
-             what="core webhook filled in")  # fmt: skip
-    yield replica
-    replica.stop()
-    remove_everything(control_plane)
 
 
 @contextmanager
