@@ -453,8 +453,8 @@ def _level_versions(items: Sequence[Item]) -> list[tuple[str, str]]:
     return sorted({lv for _, _, checks, _ in items for lv in _level_versions_of(checks)})
 
 
-REQUIRED: set[tuple[str, ...]] = {("kind",), ("pod",), ("labels",), ("images",), ("ephemeralContainers",)}
-REQUIRED |= {("pod", "apiVersion"), ("pod", "kind"), ("pod", "metadata"), ("pod", "spec"), ("pod", "metadata", "name")}
+REQUIRED = {("kind",), ("pod",), ("pod", "apiVersion"), ("pod", "kind"), ("pod", "metadata"), ("pod", "spec")}
+REQUIRED.add(("pod", "metadata", "name"))
 REQUIRED_KEYS = {"name", "image"}  # of any container, volume or sysctl
 
 

@@ -149,17 +149,21 @@ def _moved(obj: Json, namespace: str) -> Json:
 
 
 def update_body(case: Mapping[str, Any], stored: Json) -> tuple[Json, str]:
-    """The body of the case's update of ``stored`` and the subresource it goes to."""
+    """The body of the case's update of ``stored`` and the subresource it goes to: ephemeral containers added
+    (``ephemeral``), or labels replaced, annotations merged and images changed (``metadata``, ``image``)."""
     body = copy.deepcopy(stored)
-    if case["kind"] == "labels":
-        body["metadata"]["labels"] = dict(case["labels"])
-        return body, ""
-    if case["kind"] == "image":
-        for each in [*body["spec"].get("initContainers", []), *body["spec"]["containers"]]:
-            each["image"] = case["images"].get(each["name"], each["image"])
-        return body, ""
-    body["spec"]["ephemeralContainers"] = copy.deepcopy(case["ephemeralContainers"])
-    return body, "ephemeralcontainers"
+    if case["kind"] == "ephemeral":
+        body["spec"]["ephemeralContainers"] = copy.deepcopy(case.get("ephemeralContainers", []))
+        return body, "ephemeralcontainers"
+    metadata = body["metadata"]
+    if "labels" in case:
+        metadata["labels"] = dict(case["labels"])
+    if "annotations" in case:
+        metadata["annotations"] = {**metadata.get("annotations", {}), **case["annotations"]}
+    images = case.get("images", {})
+    for each in [*body["spec"].get("initContainers", []), *body["spec"]["containers"]]:
+        each["image"] = images.get(each["name"], each["image"])
+    return body, ""
 
 
 class Oracle:

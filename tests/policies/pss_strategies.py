@@ -9,8 +9,8 @@ The API server validates a pod before any admission plugin sees it, so the pods 
 
 A case is plain JSON, as the regression file keeps it: ``{"kind": "create", "pod": ...}``, or an update of a
 pod already stored: ``ephemeral`` (adds ``ephemeralContainers`` through the pods/ephemeralcontainers
-subresource), ``labels`` (only the labels change: the admission lets such an update through whatever the pod)
-or ``image`` (``images`` maps container names to new images).
+subresource), ``metadata`` (new ``labels``, more ``annotations``: the admission lets such an update through
+whatever the pod) or ``image`` (``images`` maps container names to new images; annotations may change too).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 Json = dict[str, Any]
 LEVELS = ("baseline", "restricted")
 VERSIONS = (*(f"v1.{minor}" for minor in range(37)), "latest")
-UPDATE_KINDS = ("ephemeral", "labels", "image")
+UPDATE_KINDS = ("ephemeral", "metadata", "image")
 
 IMAGE = "registry.k8s.io/pause:3.10"
 IMAGES = (IMAGE, "registry.k8s.io/pause:3.9", "docker.io/library/busybox:1.36")
@@ -377,10 +377,10 @@ def pod_security_context(c: Chooser, shape: Shape, host_network: bool, host_ipc:
 
 
 def pod_annotations(c: Chooser, names: Sequence[str]) -> Json | None:
-    """Seccomp annotations (pod, containers, one for no container) and AppArmor ones (existing containers only,
-    as validation wants), beside one unrelated annotation."""
+    """Seccomp annotations (pod, containers, one for no container, one for an ephemeral container that may come)
+    and AppArmor ones (existing containers only, as validation wants), beside one unrelated annotation."""
     chosen = _set({}, **{SECCOMP_POD_ANNOTATION: c.maybe(SECCOMP_ANNOTATION_VALUES)})
-    for name in c.some((*names, "ghost"), 2):
+    for name in c.some((*names, "ghost", EPHEMERAL_NAMES[0]), 2):
         chosen[SECCOMP_CONTAINER_ANNOTATION + name] = c.one(SECCOMP_ANNOTATION_VALUES)
     for name in c.some(names, 2):
         chosen[APPARMOR_ANNOTATION + name] = c.one(APPARMOR_ANNOTATION_VALUES)
@@ -743,15 +743,28 @@ def any_pod(c: Chooser) -> Json:
     return random_pod(c) if c.flag() else flipped_pod(c)
 
 
+def metadata_changes(c: Chooser, names: Sequence[str]) -> Json:
+    """New labels and annotations for a stored pod: seccomp annotations may change on update (AppArmor ones
+    may not), and v1.0 to v1.18 read them, but the admission judges no update that leaves the images alone."""
+    changes: Json = {}
+    if c.flag():
+        changes["labels"] = {"app": c.one(("web", "api")), "touched": "yes"}
+    keys = (SECCOMP_POD_ANNOTATION, SECCOMP_CONTAINER_ANNOTATION + names[0], "example.com/team")
+    return _set(changes, annotations={key: c.one(SECCOMP_ANNOTATION_VALUES) for key in c.some(keys, 2)} or None)
+
+
 def update(c: Chooser) -> Json:
-    """An update of a stored pod: ephemeral containers added, labels changed, or images changed."""
+    """An update of a stored pod: ephemeral containers added; labels or annotations changed; images changed
+    (and maybe annotations with them)."""
     pod = any_pod(c)
     kind = c.one(UPDATE_KINDS)
-    if kind == "labels":
-        return {"kind": kind, "pod": pod, "labels": {"app": c.one(("web", "api")), "touched": "yes"}}
+    names = [each["name"] for each in _all_containers(pod["spec"])]
+    if kind == "metadata":
+        return {"kind": kind, "pod": pod, **metadata_changes(c, names)}
     if kind == "image":
-        changed = c.some([each["name"] for each in _all_containers(pod["spec"])], 2, min_size=1)
-        return {"kind": kind, "pod": pod, "images": dict.fromkeys(changed, "registry.k8s.io/pause:3.8")}
+        changes = metadata_changes(c, names) if c.flag() else {}
+        changed = c.some(names, 2, min_size=1)
+        return {"kind": kind, "pod": pod, **changes, "images": dict.fromkeys(changed, "registry.k8s.io/pause:3.8")}
     shape = Shape.of(pod)
     added = [container(c, name, shape, None, "ephemeral") for name in c.some(EPHEMERAL_NAMES, 2, min_size=1)]
     if c.flag():
