@@ -167,8 +167,8 @@ export function protectedDeletion(request, options) {
   const marked = ["labels", "annotations"].find((field) => (metadata[field] || {})[PROTECTED_KEY] === "true");
   if (!listed && !marked) return [];
   const where = request.namespace && kind !== "Namespace" ? ` in namespace "${request.namespace}"` : "";
-  const why = marked
-    ? `its ${marked.slice(0, -1)} ${PROTECTED_KEY}: "true"); remove it first if the deletion is intended, or`
-    : "listed in the protected-namespaces option);";
-  return [`${subjectOf(request)}${where} is protected from deletion (${why} ask a user of the exempt-users or exempt-groups options`];
+  const field = marked && marked.slice(0, -1); // "label" or "annotation"
+  const reason = marked ? `its ${field} ${PROTECTED_KEY}: "true"` : "listed in the protected-namespaces option";
+  const remedy = marked ? "remove it first if the deletion is intended, or ask" : "ask";
+  return [`${subjectOf(request)}${where} is protected from deletion (${reason}); ${remedy} a user of the exempt-users or exempt-groups options`];
 }

@@ -26,7 +26,7 @@ function quoted(values) {
 /**
  * What a Role's or ClusterRole's rules grant too broadly: `*` in verbs or apiGroups, a `*` anywhere in a
  * resource (every resource, every subresource of one, one subresource of every resource), and the verbs of
- * `rbac-forbidden-verbs` (escalate, bind, impersonate); one message naming each rule, empty when none.
+ * `rbac-forbidden-verbs` (escalate, bind, impersonate): one message naming every offending rule, or none.
  */
 export function wildcardRbac(request, options) {
   const forbidden = forbiddenVerbs(options);
