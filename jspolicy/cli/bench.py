@@ -1,8 +1,9 @@
 """``jspolicy bench``: in-process evaluation benchmark (no HTTP).
 
-Four workloads (five with ``--bundled``) through the same engine the webhook uses: a trivial allow, the
-Pod Security baseline library policy on a ~3 KB Pod, a policy making three
-get() calls, and a mutating policy. One warm context, one thread, and by
+Six workloads (seven with ``--bundled``) through the same engine the webhook uses: a trivial allow, the
+Pod Security baseline and restricted library policies on a ~3 KB Pod, the namespace-label-driven
+pod-security policy (restricted by its Namespace's labels), a policy making three get() calls, and a
+mutating policy. One warm context, one thread, and by
 default the whole process pinned to one CPU, so the figures are per core.
 """
 

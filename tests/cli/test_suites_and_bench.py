@@ -102,13 +102,15 @@ def test_no_suites_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "no test suites" in capsys.readouterr().err
 
 
-def test_bench_reports_four_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_reports_six_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--iterations", "40", "--warmup", "5", "-o", "json", "--no-pin"]) == 0
     report = json.loads(capsys.readouterr().out)
     names = [r["scenario"] for r in report["results"]]
     assert names == [
         "trivial allow",
         "pod security baseline, 3 KB pod",
+        "pod security restricted",
+        "pod security by namespace label",
         "three get() calls",
         "mutating (label + annotation)",
     ]
