@@ -52,8 +52,13 @@ def test_a_suite_covers_allow_deny_and_not_called(name: str) -> None:
     expectations = [case.get("expect", {}) for case in cases_of(name)]
     called = [e for e in expectations if e.get("called", True)]
     assert any(e.get("called") is False for e in expectations), "no not-called case"
-    if policy_of(name)["spec"].get("type") == "Controller":
+    spec = policy_of(name)["spec"]
+    if spec.get("type") == "Controller":
         assert any("objects" in e or "absent" in e for e in called), "no case checks what the controller writes"
+        return
+    if spec.get("violationPolicy") == "Dry":  # it never denies: its denials are the violations it records
+        assert any(isinstance(e.get("violation"), dict) for e in called), "no case records a violation"
+        assert any("violation" in e and e["violation"] is None for e in called), "no case records none"
         return
     assert any(e.get("allowed") is True for e in called), "no allow case"
     assert any(e.get("allowed") is False for e in called), "no deny case"

@@ -22,6 +22,7 @@ from jspolicy.cli.session import CliError, Evaluation, OfflineSession
 from jspolicy.cluster.access import ClusterError
 from jspolicy.cluster.memory import MemoryCluster
 from jspolicy.resources.manifests import TEST_SUITE_SUFFIXES, ManifestError, load_manifests, parse_yaml_documents
+from jspolicy.resources.violations import PolicyViolation
 
 SUITE_KEYS = {"policies", "cluster", "cases"}
 CASE_KEYS = {
@@ -51,7 +52,9 @@ EXPECT_KEYS = {
     "mutated",
     "objects",
     "absent",
+    "violation",
 }
+VIOLATION_KEYS = {"action", "message", "messageRegex"}
 
 
 EXIT_BAD_INPUT = 2
@@ -290,9 +293,29 @@ def _check(label: str, expect: Mapping[str, Any], result: Any) -> CaseResult:
     for needle in expect.get("warningsContain") or []:
         if not any(str(needle) in warning for warning in admission.warnings):
             outcome.failures.append(f"no warning contains {_show(needle)} (warnings: {_show(admission.warnings)})")
+    if "violation" in expect:
+        outcome.failures += _violation_failures(expect["violation"], admission.violation)
     if outcome.failures and "message" not in expect and "messageRegex" not in expect and admission.message:
         outcome.failures.append(f"(message: {_show(admission.message)})")
     return outcome
+
+
+def _violation_failures(expected: Any, recorded: PolicyViolation | None) -> list[str]:
+    """``expect.violation``: null for none recorded, or the recorded one's action and message (or messageRegex)."""
+    if expected is None:
+        return [] if recorded is None else [f"expected no violation, got {_show(recorded.message)} ({recorded.action})"]
+    if not isinstance(expected, Mapping) or not set(expected) <= VIOLATION_KEYS:
+        return [f"expect.violation must be null or a mapping of {', '.join(sorted(VIOLATION_KEYS))}"]
+    if recorded is None:
+        return ["expected a violation, none was recorded"]
+    failures = [
+        f"expected violation {key}={_show(expected[key])}, got {_show(getattr(recorded, key))}"
+        for key in ("action", "message")
+        if key in expected and expected[key] != getattr(recorded, key)
+    ]
+    if "messageRegex" in expected and not re.search(str(expected["messageRegex"]), recorded.message):
+        failures.append(f"violation message {_show(recorded.message)} does not match /{expected['messageRegex']}/")
+    return failures
 
 
 def _named_objects(value: Any, base: Path, where: str) -> list[Mapping[str, Any]]:
