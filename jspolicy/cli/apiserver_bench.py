@@ -43,7 +43,7 @@ NAMESPACE_LABELS = {
     "team": "shop",
     "pod-security.kubernetes.io/enforce": "restricted",
 }
-NAMESPACE_OPTIONS: dict[str, str] = {}
+NAMESPACE_OPTIONS = {"node-pool": "dedicated=shop", "allow-cached-images": "true"}
 LIBRARY_OPTIONS = {"allowed-registries": "ghcr.io/example, docker.io/library"}
 CRDS = Path(jspolicy.__file__).resolve().parent / "deploy" / "manifests" / "crds.yaml"
 
