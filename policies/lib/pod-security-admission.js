@@ -300,7 +300,7 @@ export function podSecurityReview(request, settings) {
 /**
  * podSecurityReview with its settings read through the policy helpers: the options from `get` (ConfigMap
  * jspolicy/jspolicy-guardrails), Namespaces with `get`, pods with `list`. `fixed` as for podSecurityReview.
- * A bad option value is a denial naming it (never a skipped check).
+ * A bad option value is a denial naming it (never a skipped check), and an audit record.
  */
 export function reviewPodSecurityRequest(request, get, list, fixed = undefined) {
   let options;
@@ -309,7 +309,8 @@ export function reviewPodSecurityRequest(request, get, list, fixed = undefined) 
     options = fixed ? { exemptions: podSecurityExemptions(values) } : podSecurityOptions(values);
   } catch (error) {
     if (!(error instanceof OptionError)) throw error;
-    return { denial: { message: `${subjectOf(request)}: ${error.message}`, reason: "Forbidden", code: 403 }, warnings: [], audit: [] };
+    const denial = { message: `${subjectOf(request)}: ${error.message}`, reason: "Forbidden", code: 403 };
+    return { denial, warnings: [], audit: [error.message] };
   }
   return podSecurityReview(request, {
     ...options,
