@@ -81,10 +81,10 @@ def test_a_tenancy_guardrail_is_not_called_for_system_namespaces(name: str) -> N
 def test_a_policy_that_reads_the_cluster_brings_its_rbac(name: str) -> None:
     code = (LIBRARY / name / "policy.yaml").read_text("utf-8")
     reads = re.search(r"(?<![.\w])(?:get|list|create|update|remove)\(", code) is not None
-    rbac = LIBRARY / name / "rbac.yaml"
+    rbac = LIBRARY / name / "policy.rbac.yaml"
     if not reads:
         return
-    assert rbac.is_file(), "the policy calls cluster helpers but has no rbac.yaml"
+    assert rbac.is_file(), "the policy calls cluster helpers but has no policy.rbac.yaml"
     (role,) = [d for d in yaml.safe_load_all(rbac.read_text("utf-8")) if d]
     assert (role["kind"], role["metadata"]["name"]) == ("ClusterRole", f"jspolicy-library-{name}")
     assert role["metadata"]["labels"].items() >= AGGREGATE.items()

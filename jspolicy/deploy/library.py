@@ -1,7 +1,7 @@
 """The guardrail library as install manifests: the chosen policies of policies/, their RBAC and the options.
 
 Each library policy is a directory ``policies/<name>/`` (shipped as ``jspolicy.library``) holding the
-JsPolicy (``policy.yaml``) and, when its code reads or writes cluster objects, ``rbac.yaml``: a ClusterRole
+JsPolicy (``policy.yaml``) and, when its code reads or writes cluster objects, ``policy.rbac.yaml``: a ClusterRole
 aggregated into the engine's ``jspolicy-policy-access`` role (webhook-config/install/rbac.yaml), so the
 engine's own RBAC grows by exactly what the chosen policies need. Options become the ConfigMap every library
 policy reads (policies/lib/options.js): its namespace and name are fixed there.
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 POLICY_FILE = "policy.yaml"
-RBAC_FILE = "rbac.yaml"
+RBAC_FILE = "policy.rbac.yaml"
 # policies/lib/options.js: OPTIONS_NAMESPACE and OPTIONS_CONFIGMAP.
 OPTIONS_NAMESPACE = "jspolicy"
 OPTIONS_CONFIGMAP = "jspolicy-guardrails"

@@ -19,6 +19,9 @@ SUFFIXES = (".yaml", ".yml", ".json")
 # `jspolicy test` suites: found in directories by this name, and never read as manifests from one,
 # so a policy and its tests can sit side by side (as in policies/).
 TEST_SUITE_SUFFIXES = (".test.yaml", ".test.yml")
+# The RBAC a policy's code needs, for kubectl or `jspolicy manifests --library` (policies/*/policy.rbac.yaml):
+# never read as policies from a directory either, so it can sit beside its policy.
+RBAC_SUFFIXES = (".rbac.yaml", ".rbac.yml")
 
 
 # npm and TypeScript project files, never manifests: a policy project (or the guardrail library, which is
@@ -72,7 +75,7 @@ class Manifest:
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:
     """Files as given; directories walked recursively for YAML and JSON files, sorted, leaving out
-    test suites (``*.test.yaml``), ``node_modules`` and npm/TypeScript project files."""
+    test suites (``*.test.yaml``), RBAC (``*.rbac.yaml``), ``node_modules`` and npm/TypeScript project files."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -84,7 +87,7 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
                     for p in path.rglob("*")
                     if p.is_file()
                     and p.suffix in SUFFIXES
-                    and not p.name.endswith(TEST_SUITE_SUFFIXES)
+                    and not p.name.endswith(TEST_SUITE_SUFFIXES + RBAC_SUFFIXES)
                     and not _PROJECT_FILE.match(p.name)
                     and not any(part.startswith("..") or part == "node_modules" for part in p.relative_to(path).parts)
                 )

@@ -47,7 +47,7 @@ def test_the_chosen_policies_follow_the_install_with_their_rbac_first() -> None:
     assert names_of(added, "JsPolicy") == [f"{name}.library.jspolicy.com" for name in everything]
     roles = [o for o in added if o["kind"] == "ClusterRole"]
     assert [role["metadata"]["name"] for role in roles] == [
-        f"jspolicy-library-{name}" for name in everything if (ROOT / "policies" / name / "rbac.yaml").is_file()
+        f"jspolicy-library-{name}" for name in everything if (ROOT / "policies" / name / "policy.rbac.yaml").is_file()
     ]
     for role in roles:
         assert role["metadata"]["labels"].items() >= AGGREGATE.items(), role["metadata"]
@@ -61,7 +61,7 @@ def test_library_only_prints_just_the_policies_and_the_options() -> None:
     assert result.returncode == 0, result.stderr
     config_map, *rbac, policy = documents(result.stdout)
     assert [o["kind"] for o in rbac] == (
-        ["ClusterRole"] if (ROOT / "policies/pod-security-baseline/rbac.yaml").is_file() else []
+        ["ClusterRole"] if (ROOT / "policies/pod-security-baseline/policy.rbac.yaml").is_file() else []
     )
     assert (config_map["kind"], config_map["metadata"]["namespace"], config_map["metadata"]["name"]) == (
         "ConfigMap", "jspolicy", "jspolicy-guardrails")  # fmt: skip

@@ -318,12 +318,13 @@ def test_configmap_mount_copies_in_dot_dot_directories_are_skipped(tmp_path: Pat
     assert [m.name for m in load_manifests([str(tmp_path)])] == ["once"]
 
 
-def test_test_suites_next_to_policies_are_not_read_from_a_directory(tmp_path: Path) -> None:
-    """A policy and its `jspolicy test` suite side by side (as in policies/): the directory yields the
-    policy; the suite is still read when named on its own, and then is an error."""
+def test_test_suites_and_rbac_next_to_policies_are_not_read_from_a_directory(tmp_path: Path) -> None:
+    """A policy, its `jspolicy test` suite and its RBAC side by side (as in policies/): the directory yields
+    the policy; the suite is still read when named on its own, and then is an error."""
     write(tmp_path / "policy.yaml", CONFIG_MAP.format(name="policy"))
     write(tmp_path / "policy.test.yaml", "cases: []\n")
     write(tmp_path / "nested" / "more.test.yml", "cases: []\n")
+    write(tmp_path / "policy.rbac.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n")
     assert expand_paths([str(tmp_path)]) == [tmp_path / "policy.yaml"]
     with pytest.raises(ManifestError, match="no apiVersion"):
         load_manifests([str(tmp_path / "policy.test.yaml")])
