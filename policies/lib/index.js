@@ -14,12 +14,13 @@ export { disallowNamespaces, requireLabels } from "./tenancy.js";
 export { containersOf, podSpecOf, podTemplateOf, subjectOf } from "./workloads.js";
 export {
   OPTIONS_CONFIGMAP, OPTIONS_NAMESPACE, OptionError, PREFIX, SYSTEM_NAMESPACES, TENANT_LABEL, booleanOption, hasOption,
-  isExempt, listOption, namespaceOf, numberOption, parseQuantity, quantityOption, readOptions, resolveOptions, tenantOf,
+  isExempt, listOption, namespaceOf, numberOption, optionChecked, pairsOption, parseQuantity, quantityOption, readOptions,
+  resolveOptions, tenantOf,
 } from "./options.js";
 // -- namespaces, rbac, tenant-defaults (lib/namespaces.js, lib/rbac.js, lib/tenant-defaults.js) --
 export {
   PROTECTED_KEY, PROTECTED_PREFIXES, TENANT_GROUP_PREFIX, isTenantRequest, namespaceListOption, newNamespaceTenant,
-  optionChecked, pairsOption, protectedDeletion, protectedExec, protectedNamespaceChanges, userTenants,
+  protectedDeletion, protectedExec, protectedNamespaceChanges, userTenants,
 } from "./namespaces.js";
 export {
   ESCALATION_VERBS, PRIVILEGED_ROLES, SERVICE_ACCOUNT_TOKEN, privilegedBinding, serviceAccountTokenSecret, wildcardRbac,

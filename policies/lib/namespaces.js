@@ -2,7 +2,7 @@
 // which Namespace labels and annotations only the platform team may set, and the namespaces and objects a
 // tenant may not exec into or delete. Options come from lib/options.js.
 
-import { OptionError, PREFIX, TENANT_LABEL, booleanOption, isExempt, listOption, namespaceOf, tenantOf } from "./options.js";
+import { OptionError, PREFIX, TENANT_LABEL, booleanOption, isExempt, listOption, namespaceOf, pairsOption, tenantOf } from "./options.js";
 import { subjectOf } from "./workloads.js";
 
 /** Users in the group `tenant:<name>` are members of tenant `<name>`. */
@@ -15,33 +15,6 @@ export const PROTECTED_KEY = PREFIX + "protected";
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 // A label key prefix: a DNS subdomain and a slash ("example.com/").
 const KEY_PREFIX = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/$/;
-
-/**
- * A list of `key=value` pairs (`"oidc:shop-devs=shop, ldap:pay=payments"`) as [key, value] arrays; `check`
- * may refuse a pair by returning what was expected. A pair without `=` or with an empty side is an OptionError.
- */
-export function pairsOption(options, key, check = () => undefined) {
-  return listOption(options, key).map((item) => {
-    const at = item.indexOf("=");
-    const pair = [item.slice(0, at), item.slice(at + 1)];
-    const problem = at <= 0 || at === item.length - 1 ? "key=value pairs separated by commas" : check(pair[0], pair[1]);
-    if (problem) throw new OptionError(key, options[key], problem);
-    return pair;
-  });
-}
-
-/**
- * `check()`'s messages, or the message of the OptionError it throws: a bad option value is a denial naming
- * the option, never a skipped check. The policy calls deny() outside, so its code needs no try/catch.
- */
-export function optionChecked(check) {
-  try {
-    return check();
-  } catch (error) {
-    if (error instanceof OptionError) return [error.message];
-    throw error;
-  }
-}
 
 /** A list of namespace names (DNS labels), e.g. `protected-namespaces`. */
 export function namespaceListOption(options, key) {

@@ -118,6 +118,33 @@ export function quantityOption(options, key, fallback) {
 }
 
 /**
+ * A list of `key=value` pairs (`"oidc:shop-devs=shop, ldap:pay=payments"`) as [key, value] arrays; `check`
+ * may refuse a pair by returning what was expected. A pair without `=` or with an empty side is an OptionError.
+ */
+export function pairsOption(options, key, check = () => undefined) {
+  return listOption(options, key).map((item) => {
+    const at = item.indexOf("=");
+    const pair = [item.slice(0, at), item.slice(at + 1)];
+    const problem = at <= 0 || at === item.length - 1 ? "key=value pairs separated by commas" : check(pair[0], pair[1]);
+    if (problem) throw new OptionError(key, options[key], problem);
+    return pair;
+  });
+}
+
+/**
+ * `check()`'s messages, or the message of the OptionError it throws: a bad option value is a denial naming
+ * the option, never a skipped check. The policy calls deny() outside, so its code needs no try/catch.
+ */
+export function optionChecked(check) {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof OptionError) return [error.message];
+    throw error;
+  }
+}
+
+/**
  * Whether a tenancy guardrail leaves this request alone: a system namespace, a namespace listed in the
  * `excluded-namespaces` option, or a user or group listed in `exempt-users` / `exempt-groups`.
  */

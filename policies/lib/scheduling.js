@@ -3,8 +3,7 @@
 // guardrail shares (what an update changes, whether the control plane itself asks). Options come from
 // lib/options.js.
 
-import { OptionError, PREFIX, booleanOption, listOption, namespaceOf } from "./options.js";
-import { pairsOption } from "./namespaces.js";
+import { OptionError, PREFIX, booleanOption, listOption, namespaceOf, pairsOption } from "./options.js";
 import { podSpecOf, podTemplateOf, subjectOf } from "./workloads.js";
 
 /** The PriorityClasses the API server creates for the control plane; never for tenants. */

@@ -5,9 +5,8 @@
 
 import {
   OPTIONS_CONFIGMAP, OPTIONS_NAMESPACE, OptionError, booleanOption, hasOption, isExempt, parseQuantity, resolveOptions,
-  tenantOf,
+  pairsOption, tenantOf,
 } from "./options.js";
-import { pairsOption } from "./namespaces.js";
 
 export const DEFAULTS_NAME = "guardrails-default";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
