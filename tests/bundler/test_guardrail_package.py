@@ -112,7 +112,7 @@ def test_the_yaml_policy_is_generated_from_the_package_source() -> None:
     spec = yaml.safe_load(BASELINE_POLICY.read_text("utf-8"))["spec"]
     assert "dependencies" not in spec
     assert not needs_bundler(spec["javascript"], None), "the library policy must stay plain inline JavaScript"
-    assert "function podSecurityBaseline(" in spec["javascript"]  # the package's function, not a copy
+    assert "function podSecurity(" in spec["javascript"]  # the package's function, not a copy
 
 
 def test_the_generator_notices_a_change_in_the_package(tmp_path: Path) -> None:
@@ -188,7 +188,7 @@ def test_a_policy_importing_the_package_denies_as_the_yaml_policy_does(
     library = answers(jspolicy(["apply", str(BASELINE_POLICY), "-r", str(resources), "-o", "json"], env, tmp_path))
     assert imported == library
     assert imported == {
-        "Pod/privileged": (False, 'Pod privileged violates PodSecurity "baseline:latest": privileged (containers "app" '
+        "Pod/privileged": (False, 'Pod privileged violates PodSecurity "baseline:latest": privileged (container "app" '
                                   "must not set securityContext.privileged=true)"),
         "Pod/compliant": (True, ""),
         "Deployment/web": (False, 'Deployment web violates PodSecurity "baseline:latest": '
