@@ -8,7 +8,7 @@ API server would send it to a webhook, to the library's policies through the eng
 (jspolicy/cli/session.py, as ``jspolicy test`` runs them) with the labelled Namespaces in its in-memory cluster:
 ``pod-security`` (the level and version from the namespace's labels) at every level and version, and
 ``pod-security-baseline`` and ``pod-security-restricted`` (fixed levels) at latest. Allowed or denied and the
-ordered list of violated controls must match; so must each control's detail where both sides give one.
+ordered list of violated controls must match; so must each control's detail where the API server gives one.
 
 Every case is judged at latest for each level; with ``--version all`` also at older versions, in turn, so each
 gets at least ``--older-cases`` (N/10 by default). The regression cases of tests/policies/pss_regressions.yaml
@@ -152,6 +152,7 @@ class Report:
     kinds: Counter[str] = field(default_factory=Counter)
     disagreements: list[Comparison] = field(default_factory=list)  # one per signature, reduced where we could
     counts: Counter[tuple[Any, ...]] = field(default_factory=Counter)  # cases per signature
+    controls: Counter[str] = field(default_factory=Counter)  # how often the API server named each control
     regressions: int = 0
     seconds: float = 0.0
     generation_seconds: float = 0.0
@@ -177,6 +178,8 @@ class Report:
             f"cases by kind: {dict(sorted(self.kinds.items()))}, of which {self.regressions} regression cases; "
             f"{self.requests} API requests; generation {self.generation_seconds:.1f} s, wall time {self.seconds:.1f} s"
         )
+        named = ", ".join(f"{control} {count}" for control, count in sorted(self.controls.items()))
+        lines.append(f"controls the API server named: {named}")
         return "\n".join(lines)
 
 
@@ -350,6 +353,7 @@ class Differential:
         row = self.report.row(comparison.check)
         row.compared += 1
         row.denied += not comparison.oracle.allowed
+        self.report.controls.update(comparison.oracle.reasons)
         klass = comparison.klass
         if klass:
             setattr(row, klass, getattr(row, klass) + 1)

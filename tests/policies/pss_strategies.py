@@ -48,7 +48,12 @@ DEFAULT_CAPABILITIES = (
     "SETUID",
     "SYS_CHROOT",
 )
-ODD_CAPABILITIES = ("NET_RAW", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "BPF", "ALL", "all", "chown", "CAP_CHOWN", "")
+# Nothing validates capability names, and the messages quote them unescaped, sorted by UTF-8 bytes: so a quote,
+# a backslash, and two characters JavaScript's default sort (UTF-16 units) puts the other way round.
+ODD_CAPABILITIES = (
+    *("NET_RAW", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "BPF", "ALL", "all", "chown", "CAP_CHOWN", ""),
+    *('CAP_"X"', "back\\slash", "\uff21", "\U0001f600"),
+)
 CAPABILITIES = DEFAULT_CAPABILITIES + ODD_CAPABILITIES
 DROPS = ("ALL", "ALL", "all", "NET_RAW", "CAP_ALL", "CHOWN", "")
 # Every sysctl on some version's allow-list (check_sysctls.go), then namespaced ones on none, the slash form
@@ -88,6 +93,9 @@ SELINUX_TYPES = (
     "container_engine_t",
     "spc_t",
     "unconfined_t",
+    '"quoted"_t',
+    "\uff21_t",
+    "\U0001f600_t",
 )
 SELINUX_USERS = ("", "system_u", "unconfined_u")
 SELINUX_ROLES = ("", "system_r", "object_r")
@@ -98,7 +106,7 @@ APPARMOR_ANNOTATION_VALUES = ("", "runtime/default", "unconfined", "localhost/k8
 SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
 SECCOMP_CONTAINER_ANNOTATION = "container.seccomp.security.alpha.kubernetes.io/"
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
-HOSTS = ("", "localhost", "127.0.0.1", "10.0.0.1", "example.com", "::1")
+HOSTS = ("", "localhost", "127.0.0.1", "10.0.0.1", "example.com", "::1", "\uff21.example", "\U0001f600.example")
 # One valid source of each inline volume type the API server still accepts; restricted allows the last nine.
 VOLUME_SOURCES: dict[str, Json] = {
     "hostPath": {"path": "/var/log"},
@@ -395,9 +403,10 @@ def random_pod(c: Chooser) -> Json:
     host_process = "" if os_name == "linux" or host_users is False else c.one(("", "", "", "pod", "containers"))
     shape = Shape(os_name, host_users, host_process)
     spec: Json = {}
-    host_network = True if shape.host_process else (None if shape.userns else c.maybe_flag())
-    host_pid = None if shape.userns or shape.windows else c.maybe_flag()
-    host_ipc = None if shape.userns or shape.windows else c.maybe_flag()
+    host = (None, None, None, False, True)  # one in five: otherwise most pods would share a host namespace
+    host_network = True if shape.host_process else (None if shape.userns else c.one(host))
+    host_pid = None if shape.userns or shape.windows else c.one(host)
+    host_ipc = None if shape.userns or shape.windows else c.one(host)
     _set(spec, hostNetwork=host_network, hostPID=host_pid, hostIPC=host_ipc, hostUsers=host_users)
     if os_name:
         spec["os"] = {"name": os_name}

@@ -17,6 +17,13 @@ from tests.policies.pss_oracle import Oracle, split_items, verdict_of_message
 from tests.policies.pss_strategies import LEVELS, VERSIONS
 
 SEED = 20260
+# What k8s.io/pod-security-admission v0.36.3 names each control in its messages (policy/check_*.go).
+CONTROLS = {
+    *("host namespaces", "privileged", "non-default capabilities", "hostPath volumes", "hostPort"),
+    *("forbidden AppArmor profile", "seLinuxOptions", "procMount", "seccompProfile", "forbidden sysctls"),
+    *("hostProcess", "probe or lifecycle host", "restricted volume types", "allowPrivilegeEscalation != false"),
+    *("runAsNonRoot != true", "runAsUser=0", "unrestricted capabilities"),
+}
 # A hole no PodSecurity level has: hostPID pods allowed.
 HOLE = "if (((request.object || {}).spec || {}).hostPID === true) allow();\n"
 HOST_PID_POD = {
@@ -81,6 +88,7 @@ def test_the_library_agrees_with_the_api_server(control_plane: ControlPlane) -> 
         assert latest.invalid <= latest.compared // 20  # the strategies draw valid pods
     assert min(row.compared for key, row in rows.items() if key[2] != "latest") >= 24
     assert set(report.kinds) == {"create", "ephemeral", "metadata", "image"}
+    assert set(report.controls) >= CONTROLS  # each control was put to the test
 
 
 def _library(root: Path, hole: str) -> Path:
