@@ -113,11 +113,15 @@ def test_cli_prints_one_configuration_per_admission_policy(tmp_path: Path, capsy
 
 
 def test_the_guardrail_library_directory_is_served_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """policies/ keeps each policy's test suite beside it; the directory still loads."""
+    """policies/ keeps each policy's test suite and RBAC beside it; the directory still loads, one webhook each."""
     args = ["webhook-config", "--url", "https://h:8443", "--cert-dir", str(tmp_path), "--policies", str(LIBRARY)]
     assert main(args) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["metadata"]["name"] for d in documents] == ["pod-security-baseline.library.jspolicy.com"]
+    policies = [yaml.safe_load(file.read_text()) for file in sorted(LIBRARY.glob("*/policy.yaml"))]
+    admission = sorted(p["metadata"]["name"] for p in policies if p["spec"].get("type") != "Controller")
+    assert len(admission) > 30
+    assert sorted(d["metadata"]["name"] for d in documents) == admission
+    assert all(d["metadata"]["name"].endswith(".library.jspolicy.com") for d in documents)
 
 
 def test_cli_keeps_the_names_the_certificate_already_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
